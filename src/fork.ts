@@ -1,0 +1,288 @@
+import { constants } from 'node:os';
+import { inspect } from 'node:util';
+import { isMainThread, type Worker } from 'node:worker_threads';
+import * as inspector from 'node:inspector';
+import {
+  ForkFailedError,
+  ForkUnsupportedError,
+  InvalidArgumentError,
+  NotAChildError,
+  describe,
+} from './errors.js';
+import { native, type ForkResult } from './native.js';
+import { assertSupported, enterNewProcess, install, onNewProcess, setDrainedHandler } from './state.js';
+
+export interface ForkOptions {
+  /** Fork even where it is known to be unsafe (worker threads, inspector, no --single-threaded). */
+  unsafe?: boolean;
+}
+
+export interface ForkHooks {
+  /** In the parent, just before the fork. */
+  before?(): void;
+  /** In the parent, just after, with the child's pid. */
+  parent?(pid: number): void;
+  /** In every new process (fork() or a fork by other native code), before its loop first polls. */
+  child?(): void;
+}
+
+export interface ExitStatus {
+  /** Exit code, or null when a signal ended the child. */
+  code: number | null;
+  /** Signal name ('SIGKILL'), or null. */
+  signal: string | null;
+}
+
+// Workers started after this module loaded are counted; Node has no API that lists them all.
+let liveWorkers = 0;
+process.on('worker', (worker: Worker) => {
+  liveWorkers++;
+  worker.once('exit', () => {
+    liveWorkers--;
+  });
+});
+
+const hooks = new Set<ForkHooks>();
+onNewProcess('child', () => {
+  for (const h of [...hooks]) callHook(h, 'child');
+});
+
+function callHook(h: ForkHooks, which: 'before' | 'parent' | 'child', pid?: number): void {
+  const fn = h[which];
+  if (!fn) return;
+  try {
+    if (which === 'parent') fn.call(h, pid as never);
+    else (fn as () => void).call(h);
+  } catch (err) {
+    process.emitWarning(`pg-forkguard: an onFork '${which}' hook threw: ${(err as Error)?.stack ?? err}`, {
+      code: 'FORKGUARD_HOOK_FAILED',
+    });
+  }
+}
+
+/**
+ * Registers hooks that run around fork(): `before` in the parent, then `parent(pid)` there or
+ * `child()` in the child. Hooks are synchronous; one that throws is reported with
+ * process.emitWarning and does not stop the others. Returns a function that unsubscribes.
+ */
+export function onFork(h: ForkHooks): () => void {
+  if (h === null || typeof h !== 'object') {
+    throw new InvalidArgumentError(`onFork(hooks): hooks must be an object like { before, parent, child }, got ${describe(h)}.`);
+  }
+  for (const key of ['before', 'parent', 'child'] as const) {
+    if (h[key] !== undefined && typeof h[key] !== 'function') {
+      throw new InvalidArgumentError(`onFork(hooks): hooks.${key} must be a function, got ${describe(h[key])}.`);
+    }
+  }
+  const known = new Set(['before', 'parent', 'child']);
+  for (const key of Object.keys(h)) {
+    if (!known.has(key)) throw new InvalidArgumentError(`onFork(hooks): unknown hook '${key}'; use before, parent or child.`);
+  }
+  const own = { ...h };
+  hooks.add(own);
+  return () => {
+    hooks.delete(own);
+  };
+}
+
+function refuse(reason: string, message: string): never {
+  throw new ForkUnsupportedError(reason, `fork() refused: ${message} Pass { unsafe: true } to fork anyway.`);
+}
+
+function checkSafe(options: ForkOptions): void {
+  if (process.platform !== 'linux' && process.platform !== 'darwin') {
+    throw new ForkUnsupportedError(
+      'platform',
+      `fork() is not available on ${process.platform}: only Linux and macOS have fork(2). Use child_process.fork() instead.`,
+    );
+  }
+  assertSupported('fork()');
+  if (options.unsafe) return;
+  if (!isMainThread) {
+    refuse('worker-thread', 'called from a worker thread; only the main thread can carry on in the child.');
+  }
+  if (liveWorkers > 0) {
+    refuse(
+      'workers-alive',
+      `${liveWorkers} worker thread(s) are running; the child would hold their locks with no thread ` +
+        `to release them. Terminate them (worker.terminate()) before forking.`,
+    );
+  }
+  if (inspector.url() !== undefined) {
+    refuse('inspector', 'the inspector is active; its thread does not exist in the child. Call inspector.close() first.');
+  }
+  if (!process.execArgv.includes('--single-threaded')) {
+    refuse(
+      'not-single-threaded',
+      'node was not started with --single-threaded. Without it V8 runs GC on helper threads the child ' +
+        'does not have, and children hang in GC (about 1 fork in 5 measured). Start node with ' +
+        '`node --single-threaded app.js` (it cannot go in NODE_OPTIONS).',
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children and waitpid.
+
+interface Child {
+  status?: ExitStatus;
+  waiters: Array<(s: ExitStatus) => void>;
+}
+const children = new Map<number, Child>();
+
+const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+
+function watch(pid: number): void {
+  const child: Child = { waiters: [] };
+  children.set(pid, child);
+  native.watchChild(pid, (code, signal) => {
+    const status: ExitStatus = {
+      code: code !== null && code >= 0 ? code : null,
+      signal: signal === null ? null : (signalNames.get(signal) ?? `SIG${signal}`),
+    };
+    child.status = status;
+    if (child.waiters.length > 0) {
+      children.delete(pid);
+      for (const w of child.waiters.splice(0)) w(status);
+    }
+  });
+}
+
+/**
+ * Resolves when `pid`, a child made by fork(), has exited, with its exit code or signal. Children are
+ * reaped through a pidfd watched by the event loop (no threadpool thread, no SIGCHLD handler), so
+ * child_process's own children are never touched. A pending waitpid keeps the loop alive.
+ */
+export function waitpid(pid: number): Promise<ExitStatus> {
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) {
+    throw new InvalidArgumentError(`waitpid(pid): pid must be a positive integer returned by fork(), got ${describe(pid)}.`);
+  }
+  assertSupported('waitpid()');
+  const child = children.get(pid);
+  if (!child) throw new NotAChildError(pid);
+  if (child.status) {
+    children.delete(pid);
+    return Promise.resolve(child.status);
+  }
+  native.refChild(pid, true);
+  return new Promise((resolve) => {
+    child.waiters.push(resolve);
+  });
+}
+
+// In a new process the parent's children are not ours: forget them.
+onNewProcess('reset', () => {
+  children.clear();
+  native.forgetChildren();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Leaving a fork() child. Node's own exit paths join threads that do not exist in the child, and a
+// drained loop hangs in NodePlatform::DrainTasks; so the child ends through _exit, after doing
+// what Node would have done ('beforeExit', 'exit').
+
+type ExitingProcess = NodeJS.Process & { _exiting?: boolean; reallyExit(code?: number): never };
+
+function exitCode(): number {
+  const c = Number(process.exitCode ?? 0);
+  return Number.isInteger(c) ? c : 1;
+}
+
+function emitExitAndLeave(code: number): never {
+  const p = process as ExitingProcess;
+  if (!p._exiting) {
+    p._exiting = true;
+    try {
+      process.emit('exit', code);
+    } catch (err) {
+      process.stderr.write(`${inspect(err)}\n`);
+      native.exitNow(7);
+    }
+  }
+  native.exitNow(process.exitCode === undefined ? code : exitCode());
+}
+
+function onDrained(phase: 'beforeExit' | 'exit'): void {
+  if (phase === 'beforeExit') {
+    process.emit('beforeExit', exitCode());
+    return;
+  }
+  emitExitAndLeave(exitCode());
+}
+
+function becomeChild(): void {
+  const p = process as ExitingProcess;
+  // process.exit() emits 'exit' and then calls process.reallyExit: take over at that point.
+  p.reallyExit = ((code?: number) => native.exitNow(code ?? 0)) as never;
+  if (!process.hasUncaughtExceptionCaptureCallback()) {
+    process.setUncaughtExceptionCaptureCallback((err) => {
+      if (process.listenerCount('uncaughtException') > 0) {
+        (process.emit as (event: string, ...args: unknown[]) => boolean)('uncaughtException', err, 'uncaughtException');
+        return;
+      }
+      // What Node prints for an uncaught exception, then its exit code 1.
+      process.stderr.write(`${inspect(err)}\n\nNode.js ${process.version}\n`);
+      process.exitCode = 1;
+      emitExitAndLeave(1);
+    });
+  }
+  setDrainedHandler(onDrained);
+  native.watchExit();
+}
+
+function forkWith(options: ForkOptions | undefined, raw: boolean): number {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new InvalidArgumentError(`fork(options): options must be an object like { unsafe: true }, got ${describe(options)}.`);
+  }
+  if (options?.unsafe !== undefined && typeof options.unsafe !== 'boolean') {
+    throw new InvalidArgumentError(`fork(options): options.unsafe must be a boolean, got ${describe(options.unsafe)}.`);
+  }
+  checkSafe(options ?? {});
+  install();
+  // A fork that happened behind our back must be settled before we fork again.
+  enterNewProcess();
+  for (const h of [...hooks]) callHook(h, 'before');
+  const result: ForkResult = raw ? native.rawForkForTest() : native.fork();
+  lastFork = result;
+  if (result.pid === 0) {
+    becomeChild();
+    if (!raw) enterNewProcess(); // the raw test fork leaves this to the loop hook, as a foreign fork would
+    return 0;
+  }
+  if (result.pid < 0) {
+    const what =
+      result.pid === -2
+        ? 'uv_loop_fork failed in the child'
+        : result.errno === 11
+          ? 'the process limit was reached (EAGAIN)'
+          : result.errno === 12
+            ? 'out of memory (ENOMEM)'
+            : 'the system call failed';
+    throw new ForkFailedError(result.errno, what);
+  }
+  watch(result.pid);
+  for (const h of [...hooks]) callHook(h, 'parent', result.pid);
+  return result.pid;
+}
+
+let lastFork: ForkResult | undefined;
+
+/** Timings of the last fork() in this process (for benchmarks): smaps scan, fork, restore. */
+export function lastForkTimings(): ForkResult | undefined {
+  return lastFork;
+}
+
+/**
+ * fork(2) for Node: returns 0 in the child and the child's pid in the parent. The child runs on
+ * with the parent's state, its event loop re-armed, process.pid corrected and every tracked socket
+ * neutralised. It ends through process.exit(), when its loop drains, or on an uncaught error.
+ */
+export function fork(options?: ForkOptions): number {
+  return forkWith(options, false);
+}
+
+/** Test-only: fork through the raw system call, so no atfork handler runs (as with foreign native
+ * code). The child relies on the fork canary. */
+export function rawForkForTest(options?: ForkOptions): number {
+  return forkWith(options, true);
+}

@@ -1,0 +1,65 @@
+import { FdRegistryError, InvalidArgumentError, describe } from './errors.js';
+import { native } from './native.js';
+import { assertSupported, fdLimit, registryCapacity } from './state.js';
+
+// Result codes of fg_track (native/core.h).
+const BAD_FD = -1;
+const NOT_SOCKET = -2;
+const FULL = -3;
+const RANGE = -4;
+
+function checkFd(fd: unknown, fn: string): asserts fd is number {
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    throw new InvalidArgumentError(`${fn}(fd): fd must be a non-negative integer file descriptor, got ${describe(fd)}.`);
+  }
+}
+
+/**
+ * Puts a socket fd under guard: in every child, before any JS runs, it is replaced by a dead socket
+ * (if it still names the same socket by device and inode). Tracking the same fd again refreshes
+ * its identity.
+ */
+export function trackFd(fd: number): void {
+  checkFd(fd, 'trackFd');
+  assertSupported('trackFd()');
+  const rc = native.trackFd(fd);
+  if (rc === 0) return;
+  switch (rc) {
+    case BAD_FD:
+      throw new FdRegistryError('ERR_FORKGUARD_BAD_FD', fd, `trackFd(${fd}): ${fd} is not an open file descriptor.`);
+    case NOT_SOCKET:
+      throw new FdRegistryError(
+        'ERR_FORKGUARD_NOT_A_SOCKET',
+        fd,
+        `trackFd(${fd}): fd ${fd} is not a socket. Only sockets can be neutralised (a dead socket is put ` +
+          `in their place); pass the fd of a pool's connection (client.connection.stream._handle.fd).`,
+      );
+    case FULL:
+      throw new FdRegistryError(
+        'ERR_FORKGUARD_REGISTRY_FULL',
+        fd,
+        `trackFd(${fd}): the fd registry is full (${registryCapacity} sockets). Untrack closed sockets ` +
+          `with untrackFd(), or lower the number of open connections.`,
+      );
+    case RANGE:
+      throw new FdRegistryError(
+        'ERR_FORKGUARD_FD_RANGE',
+        fd,
+        `trackFd(${fd}): fd numbers up to ${fdLimit - 1} can be tracked; ${fd} is beyond that.`,
+      );
+    default:
+      throw new FdRegistryError('ERR_FORKGUARD_TRACK_FAILED', fd, `trackFd(${fd}) failed with native code ${rc}.`);
+  }
+}
+
+/** Takes an fd out of the registry. False if it was not tracked. */
+export function untrackFd(fd: number): boolean {
+  checkFd(fd, 'untrackFd');
+  if (!native.supported) return false;
+  return native.untrackFd(fd);
+}
+
+export function isTracked(fd: number): boolean {
+  checkFd(fd, 'isTracked');
+  return native.supported && native.isTracked(fd);
+}
