@@ -3,11 +3,15 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,19 +179,165 @@ int PidfdOpen(pid_t pid) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// fork() itself.
-struct ForkTimes {
-  uint64_t scanNs = 0, forkNs = 0, restoreNs = 0;
-  size_t ranges = 0;
-  int adviseFailures = 0;
+// Quiescing the threadpool. A fork while a threadpool thread is mid-task leaves the child with
+// libuv's threadpool state as that thread left it: above all `slow_io_work_running`, which libuv
+// never resets, so with two getaddrinfo calls running at fork time every dns lookup in the child
+// waits forever (the spike's rare hang). So before forking, one blocking task is queued per
+// threadpool thread and fork() waits until all of them run: then no libuv work is executing, no
+// worker holds a libuv lock, and the child's threadpool starts clean. The parent releases them
+// right after the fork; in the child they simply never existed on any thread.
+struct Quiesce {
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  unsigned started = 0;
+  unsigned finished = 0;
+  unsigned n = 0;
+  bool released = false;
+  std::vector<uv_work_t> reqs;
 };
 
-pid_t ForkProcess(uv_loop_t* loop, bool raw, ForkTimes* t, int* err) {
+unsigned ThreadpoolSize() {
+  // The same rule libuv applies when it starts the pool.
+  const char* v = getenv("UV_THREADPOOL_SIZE");
+  long n = v ? strtol(v, nullptr, 10) : 4;
+  if (n <= 0) n = 1;
+  if (n > 1024) n = 1024;
+  return unsigned(n);
+}
+
+void QuiesceWork(uv_work_t* req) {
+  Quiesce* q = static_cast<Quiesce*>(req->data);
+  uv_mutex_lock(&q->mu);
+  q->started++;
+  uv_cond_broadcast(&q->cv);
+  while (!q->released) uv_cond_wait(&q->cv, &q->mu);
+  uv_mutex_unlock(&q->mu);
+}
+
+void QuiesceDone(uv_work_t* req, int) {
+  Quiesce* q = static_cast<Quiesce*>(req->data);
+  if (++q->finished == q->n) {
+    uv_mutex_destroy(&q->mu);
+    uv_cond_destroy(&q->cv);
+    delete q;
+  }
+}
+
+// Threadpool work that is queued but not started at fork time is dropped in the child (libuv
+// re-creates its queues there), so its requests stay active forever and must not keep the child
+// alive. After quiescing, only slow I/O (getaddrinfo, getnameinfo) can still be queued: libuv runs
+// at most half its threads on it and parks the rest of it behind our tasks. Those requests are
+// counted from JS (ReqWraps in flight) minus the ones already completed and waiting in loop->wq
+// (those are delivered in the child too). Completed DNS work is recognised by its `done`
+// function, learnt once from a lookup of our own.
+struct DnsProbe {
+  uv_getaddrinfo_t gai;
+  uv_getnameinfo_t gni;
+  int pending = 0;
+};
+DnsProbe* dnsProbe = nullptr;
+void* gaiDone = nullptr;
+void* gniDone = nullptr;
+
+void MaybeFreeProbe() {
+  if (dnsProbe && dnsProbe->pending == 0) {
+    delete dnsProbe;
+    dnsProbe = nullptr;
+  }
+}
+void OnProbeGai(uv_getaddrinfo_t*, int, struct addrinfo* res) {
+  uv_freeaddrinfo(res);
+  dnsProbe->pending--;
+  MaybeFreeProbe();
+}
+void OnProbeGni(uv_getnameinfo_t*, int, const char*, const char*) {
+  dnsProbe->pending--;
+  MaybeFreeProbe();
+}
+
+void LearnDnsDone(uv_loop_t* loop) {
+  if (gaiDone || dnsProbe) return;
+  dnsProbe = new DnsProbe();
+  if (uv_getaddrinfo(loop, &dnsProbe->gai, OnProbeGai, "localhost", nullptr, nullptr) == 0) {
+    gaiDone = reinterpret_cast<void*>(dnsProbe->gai.work_req.done);
+    dnsProbe->pending++;
+  }
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (uv_getnameinfo(loop, &dnsProbe->gni, OnProbeGni, reinterpret_cast<struct sockaddr*>(&sa), 0) == 0) {
+    gniDone = reinterpret_cast<void*>(dnsProbe->gni.work_req.done);
+    dnsProbe->pending++;
+  }
+  MaybeFreeProbe();
+}
+
+// Completed DNS work waiting in loop->wq, not counting our probe. Call with wq_mutex held.
+unsigned CompletedDns(uv_loop_t* loop) {
+  unsigned n = 0;
+  for (struct uv__queue* q = loop->wq.next; q != &loop->wq; q = q->next) {
+    struct uv__work* w = reinterpret_cast<struct uv__work*>(reinterpret_cast<char*>(q) - offsetof(struct uv__work, wq));
+    void* done = reinterpret_cast<void*>(w->done);
+    if (dnsProbe && (w == &dnsProbe->gai.work_req || w == &dnsProbe->gni.work_req)) continue;
+    if (done != nullptr && (done == gaiDone || done == gniDone)) n++;
+  }
+  return n;
+}
+
+// Returns how many threads were parked (n on success; fewer when timeoutMs ran out).
+Quiesce* QuiesceThreadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* complete) {
+  Quiesce* q = new Quiesce();
+  q->n = ThreadpoolSize();
+  q->reqs.resize(q->n);
+  uv_mutex_init(&q->mu);
+  uv_cond_init(&q->cv);
+  for (unsigned i = 0; i < q->n; i++) {
+    q->reqs[i].data = q;
+    uv_queue_work(loop, &q->reqs[i], QuiesceWork, QuiesceDone);
+  }
+  uint64_t deadline = NowNs() + timeoutMs * 1000000ull;
+  uv_mutex_lock(&q->mu);
+  while (q->started < q->n) {
+    uint64_t now = NowNs();
+    if (now >= deadline) break;
+    uv_cond_timedwait(&q->cv, &q->mu, deadline - now);
+  }
+  *complete = q->started == q->n;
+  uv_mutex_unlock(&q->mu);
+  return q;
+}
+
+void ReleaseThreadpool(Quiesce* q) {
+  uv_mutex_lock(&q->mu);
+  q->released = true;
+  uv_cond_broadcast(&q->cv);
+  uv_mutex_unlock(&q->mu);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fork() itself.
+struct ForkTimes {
+  uint64_t scanNs = 0, forkNs = 0, restoreNs = 0, quiesceNs = 0;
+  unsigned lostReqs = 0;
+  size_t ranges = 0;
+  int adviseFailures = 0;
+  bool quiesced = false;
+};
+
+pid_t ForkProcess(uv_loop_t* loop, bool raw, uint64_t quiesceTimeoutMs, unsigned dnsInFlight, ForkTimes* t,
+                  int* err) {
   fg_ranges ranges = {nullptr, 0, 0};
+  uint64_t tq = NowNs();
+  bool complete = false;
+  Quiesce* q = QuiesceThreadpool(loop, quiesceTimeoutMs, &complete);
+  t->quiesced = complete;
   uint64_t t0 = NowNs();
+  t->quiesceNs = t0 - tq;
   int rc = fg_scan_dontfork(&ranges);
 #ifdef __linux__
   if (rc != 0) {
+    ReleaseThreadpool(q);
     *err = -rc;
     return -1;
   }
@@ -201,6 +351,9 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, ForkTimes* t, int* err) {
   // A threadpool thread finishing work takes wq_mutex and sends wq_async inside it. Holding it
   // across the fork means no such send is half done in the child (the spike's rare hang).
   uv_mutex_lock(&loop->wq_mutex);
+  unsigned completedDns = CompletedDns(loop);
+  unsigned lost = dnsInFlight > completedDns ? dnsInFlight - completedDns : 0;
+  if (!complete) lost += q->n - q->started;  // threads still busy: their task is lost as well
   pid_t pid;
   if (raw) {
 #if defined(__linux__) && defined(SYS_fork)
@@ -218,15 +371,20 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, ForkTimes* t, int* err) {
     // The child. Memory is ours now; the mutex's owner does not exist here.
     uv_mutex_init(&loop->wq_mutex);
     fg_ranges_free(&ranges);
+    // The parking tasks ran on threads this process does not have: they will never complete.
+    loop->active_reqs.count -= q->n;
     int lf = uv_loop_fork(loop);
     if (lf != 0) {
       *err = -lf;
       return -2;
     }
     uv_walk(loop, RepairAsyncHandle, nullptr);
+    if (hook) hook->stuckReqs = lost;
+    t->lostReqs = lost;
     return 0;
   }
   uv_mutex_unlock(&loop->wq_mutex);
+  ReleaseThreadpool(q);
   uint64_t t2 = NowNs();
   t->forkNs = t2 - t1;
   // Give V8 its do-not-copy ranges back: without them child_process.spawn copies the whole heap.
@@ -327,9 +485,20 @@ Napi::Value MarkNotified(const Napi::CallbackInfo& info) {
 Napi::Value WatchExit(const Napi::CallbackInfo& info) {
   if (!hook || !hook->started) return info.Env().Undefined();
   hook->watchExit = true;
-  hook->stuckReqs = hook->loop->active_reqs.count;
   uv_ref(reinterpret_cast<uv_handle_t*>(&hook->prepare));
   return info.Env().Undefined();
+}
+
+// For diagnostics and tests: what keeps this loop alive.
+Napi::Value LoopInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uv_loop_t* loop = LoopOf(env);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("activeHandles", Napi::Number::New(env, loop->active_handles));
+  out.Set("activeReqs", Napi::Number::New(env, loop->active_reqs.count));
+  out.Set("stuckReqs", Napi::Number::New(env, hook ? hook->stuckReqs : 0));
+  out.Set("watchExit", Napi::Boolean::New(env, hook && hook->watchExit));
+  return out;
 }
 
 Napi::Value ExitNow(const Napi::CallbackInfo& info) {
@@ -338,10 +507,10 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
   _exit(code & 0xff);
 }
 
-Napi::Value DoFork(Napi::Env env, bool raw) {
+Napi::Value DoFork(Napi::Env env, bool raw, uint64_t quiesceTimeoutMs, unsigned dnsInFlight) {
   ForkTimes t;
   int err = 0;
-  pid_t pid = ForkProcess(LoopOf(env), raw, &t, &err);
+  pid_t pid = ForkProcess(LoopOf(env), raw, quiesceTimeoutMs, dnsInFlight, &t, &err);
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, pid));
   out.Set("errno", Napi::Number::New(env, err));
@@ -350,12 +519,36 @@ Napi::Value DoFork(Napi::Env env, bool raw) {
   out.Set("restoreNs", Napi::Number::New(env, double(t.restoreNs)));
   out.Set("ranges", Napi::Number::New(env, double(t.ranges)));
   out.Set("adviseFailures", Napi::Number::New(env, t.adviseFailures));
+  out.Set("quiesceNs", Napi::Number::New(env, double(t.quiesceNs)));
+  out.Set("quiesced", Napi::Boolean::New(env, t.quiesced));
+  out.Set("lostReqs", Napi::Number::New(env, t.lostReqs));
   return out;
 }
 
-Napi::Value Fork(const Napi::CallbackInfo& info) { return DoFork(info.Env(), false); }
+uint64_t TimeoutArg(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) return uint64_t(info[0].As<Napi::Number>().Int64Value());
+  return 5000;
+}
+
+unsigned DnsArg(const Napi::CallbackInfo& info) {
+  if (info.Length() > 1 && info[1].IsNumber()) return info[1].As<Napi::Number>().Uint32Value();
+  return 0;
+}
+
+// fork(quiesceTimeoutMs, dnsRequestsInFlight)
+Napi::Value Fork(const Napi::CallbackInfo& info) {
+  return DoFork(info.Env(), false, TimeoutArg(info), DnsArg(info));
+}
 // Test-only: a fork that runs no atfork handler, as foreign native code might.
-Napi::Value RawFork(const Napi::CallbackInfo& info) { return DoFork(info.Env(), true); }
+Napi::Value RawFork(const Napi::CallbackInfo& info) {
+  return DoFork(info.Env(), true, TimeoutArg(info), DnsArg(info));
+}
+
+// Learns how libuv marks completed DNS work (see CompletedDns). Called by install().
+Napi::Value PrepareFork(const Napi::CallbackInfo& info) {
+  LearnDnsDone(LoopOf(info.Env()));
+  return Napi::Boolean::New(info.Env(), gaiDone != nullptr);
+}
 
 // watchChild(pid, done): reaps pid when it exits and calls done(code, signal). Unref'd.
 Napi::Value WatchChild(const Napi::CallbackInfo& info) {
@@ -420,8 +613,10 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("startHook", Napi::Function::New(env, StartHook));
   exports.Set("markNotified", Napi::Function::New(env, MarkNotified));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
+  exports.Set("loopInfo", Napi::Function::New(env, LoopInfo));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("fork", Napi::Function::New(env, Fork));
+  exports.Set("prepareFork", Napi::Function::New(env, PrepareFork));
   exports.Set("rawForkForTest", Napi::Function::New(env, RawFork));
   exports.Set("watchChild", Napi::Function::New(env, WatchChild));
   exports.Set("refChild", Napi::Function::New(env, RefChild));

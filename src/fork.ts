@@ -242,8 +242,18 @@ function forkWith(options: ForkOptions | undefined, raw: boolean): number {
   // A fork that happened behind our back must be settled before we fork again.
   enterNewProcess();
   for (const h of [...hooks]) callHook(h, 'before');
-  const result: ForkResult = raw ? native.rawForkForTest() : native.fork();
+  const dns = dnsRequestsInFlight();
+  const result: ForkResult = raw
+    ? native.rawForkForTest(QUIESCE_TIMEOUT_MS, dns)
+    : native.fork(QUIESCE_TIMEOUT_MS, dns);
   lastFork = result;
+  if (!result.quiesced && result.pid !== 0) {
+    process.emitWarning(
+      `pg-forkguard: fork() went ahead after ${QUIESCE_TIMEOUT_MS} ms with threadpool work still running ` +
+        `(a slow fs or dns call?). That work's libuv state is undefined in the child.`,
+      { code: 'FORKGUARD_THREADPOOL_BUSY' },
+    );
+  }
   if (result.pid === 0) {
     becomeChild();
     if (!raw) enterNewProcess(); // the raw test fork leaves this to the loop hook, as a foreign fork would
@@ -266,6 +276,19 @@ function forkWith(options: ForkOptions | undefined, raw: boolean): number {
 }
 
 let lastFork: ForkResult | undefined;
+
+// DNS lookups in flight: those still queued in libuv's threadpool never complete in the child.
+function dnsRequestsInFlight(): number {
+  let n = 0;
+  for (const r of process.getActiveResourcesInfo()) {
+    if (r === 'GetAddrInfoReqWrap' || r === 'GetNameInfoReqWrap') n++;
+  }
+  return n;
+}
+
+// How long fork() waits for every threadpool thread to finish its current task (see
+// QuiesceThreadpool in native/binding.cc) before it forks anyway and warns.
+const QUIESCE_TIMEOUT_MS = 5000;
 
 /** Timings of the last fork() in this process (for benchmarks): smaps scan, fork, restore. */
 export function lastForkTimings(): ForkResult | undefined {

@@ -11,6 +11,9 @@ export interface ForkResult {
   restoreNs: number;
   ranges: number;
   adviseFailures: number;
+  quiesceNs: number;
+  quiesced: boolean;
+  lostReqs?: number;
 }
 
 export interface Binding {
@@ -35,8 +38,10 @@ export interface Binding {
   markNotified(): void;
   watchExit(): void;
   exitNow(code: number): never;
-  fork(): ForkResult;
-  rawForkForTest(): ForkResult;
+  fork(quiesceTimeoutMs: number, dnsInFlight: number): ForkResult;
+  rawForkForTest(quiesceTimeoutMs: number, dnsInFlight: number): ForkResult;
+  prepareFork(): boolean;
+  loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean };
   watchChild(pid: number, done: (code: number | null, signal: number | null) => void): boolean;
   refChild(pid: number, ref: boolean): boolean;
   forgetChildren(): number;

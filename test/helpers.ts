@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pg: { source: string; tcpUrl: string; tlsUrl: string | null; unixUrl: string | null };
+  }
+}
+
+export interface FixtureRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  /** Every `<name>.json` a process of the fixture reported. */
+  results: Record<string, any>;
+}
+
+export const fixtureDir = join(__dirname, 'fixtures');
+
+/**
+ * Runs `node --single-threaded test/fixtures/<file>` (the vitest worker itself never forks) and
+ * collects what its processes reported. A hard deadline kills the fixture's whole process group.
+ */
+export function runFixture(
+  file: string,
+  opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number; nodeArgs?: string[] } = {},
+): Promise<FixtureRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'fg-fixture-'));
+  const pg = inject('pg');
+  const nodeArgs = opts.nodeArgs ?? ['--single-threaded'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, join(fixtureDir, file), ...(opts.args ?? [])], {
+      env: {
+        ...process.env,
+        FG_RESULT_DIR: dir,
+        PG_TCP_URL: pg.tcpUrl,
+        PG_TLS_URL: pg.tlsUrl ?? '',
+        PG_UNIX_URL: pg.unixUrl ?? '',
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      // Children of the fixture may outlive it: never leave them behind.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
+      const results: Record<string, any> = {};
+      for (const f of readdirSync(dir)) {
+        if (!f.endsWith('.json')) continue;
+        try {
+          results[f.slice(0, -5)] = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+        } catch (err) {
+          results[f.slice(0, -5)] = { unreadable: String(err) };
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+      resolve({ code, signal, stdout, stderr, timedOut, results });
+    });
+  });
+}
