@@ -443,6 +443,11 @@ Napi::Value IsTracked(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_is_tracked(FdArg(info)) != 0);
 }
 
+Napi::Value SetRegistryLimitForTest(const Napi::CallbackInfo& info) {
+  fg_set_capacity_limit(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
 Napi::Value CheckCanary(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_check_canary() != 0);
 }
@@ -608,6 +613,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("trackFd", Napi::Function::New(env, TrackFd));
   exports.Set("untrackFd", Napi::Function::New(env, UntrackFd));
   exports.Set("isTracked", Napi::Function::New(env, IsTracked));
+  exports.Set("setRegistryLimitForTest", Napi::Function::New(env, SetRegistryLimitForTest));
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
   exports.Set("getpid", Napi::Function::New(env, GetPid));
   exports.Set("startHook", Napi::Function::New(env, StartHook));

@@ -23,6 +23,7 @@ typedef struct {
  * that are touched ever cost memory. */
 static fg_entry entries[FG_REGISTRY_CAPACITY];
 static uint32_t entry_count;
+static uint32_t capacity_limit = FG_REGISTRY_CAPACITY;
 static uint32_t index_of[FG_FD_INDEX_LIMIT];
 
 /* Mutations come from JS threads; the child handler never takes this lock (a lock held by a
@@ -110,6 +111,10 @@ volatile uint32_t* fg_canary(void) { return canary_page; }
 int fg_canary_supported(void) { return canary_ok; }
 uint32_t fg_tracked_count(void) { return entry_count; }
 
+void fg_set_capacity_limit(uint32_t limit) {
+  capacity_limit = limit == 0 || limit > FG_REGISTRY_CAPACITY ? FG_REGISTRY_CAPACITY : limit;
+}
+
 int fg_is_tracked(int fd) {
   return fd >= 0 && fd < FG_FD_INDEX_LIMIT && index_of[fd] != 0;
 }
@@ -127,7 +132,7 @@ int fg_track(int fd) {
     fg_entry* e = &entries[index_of[fd] - 1];
     e->dev = (uint64_t)st.st_dev;
     e->ino = (uint64_t)st.st_ino;
-  } else if (entry_count >= FG_REGISTRY_CAPACITY) {
+  } else if (entry_count >= capacity_limit) {
     rc = FG_ERR_FULL;
   } else {
     fg_entry* e = &entries[entry_count];

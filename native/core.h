@@ -63,6 +63,8 @@ int fg_track(int fd);
 int fg_untrack(int fd);
 uint32_t fg_tracked_count(void);
 int fg_is_tracked(int fd);
+/* Test-only: a lower capacity, so that a test can fill the registry without 65536 sockets. */
+void fg_set_capacity_limit(uint32_t limit);
 
 /* Replaces every tracked fd whose identity still matches with the dead socket. Async-signal-safe.
  * Returns the number neutralised. */

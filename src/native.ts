@@ -33,6 +33,7 @@ export interface Binding {
   untrackFd(fd: number): boolean;
   isTracked(fd: number): boolean;
   checkCanary(): boolean;
+  setRegistryLimitForTest(limit: number): void;
   getpid(): number;
   startHook(onGeneration: (gen: number) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   markNotified(): void;

@@ -28,13 +28,24 @@ export const fixtureDir = join(__dirname, 'fixtures');
  */
 export function runFixture(
   file: string,
-  opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number; nodeArgs?: string[] } = {},
+  opts: {
+    args?: string[];
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    nodeArgs?: string[];
+    /** Raise RLIMIT_NOFILE for the fixture (through bash's ulimit). */
+    ulimit?: number;
+  } = {},
 ): Promise<FixtureRun> {
   const dir = mkdtempSync(join(tmpdir(), 'fg-fixture-'));
   const pg = inject('pg');
   const nodeArgs = opts.nodeArgs ?? ['--single-threaded'];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, join(fixtureDir, file), ...(opts.args ?? [])], {
+    const argv = [process.execPath, ...nodeArgs, join(fixtureDir, file), ...(opts.args ?? [])];
+    const [cmd, ...rest] = opts.ulimit
+      ? ['bash', '-c', `ulimit -n ${opts.ulimit} && exec "$@"`, 'fixture', ...argv]
+      : argv;
+    const child = spawn(cmd!, rest, {
       env: {
         ...process.env,
         FG_RESULT_DIR: dir,

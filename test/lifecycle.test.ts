@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { runFixture } from './helpers.js';
+
+describe('how a fork() child ends', () => {
+  it('uncaught exception and unhandled rejection: printed, exit code 1', async () => {
+    const run = await runFixture('exits.mjs');
+    expect(run.code, run.stderr).toBe(0);
+    const main = run.results.main;
+    expect(main.uncaught).toEqual({ status: { code: 1, signal: null }, hung: false });
+    expect(main.rejection).toEqual({ status: { code: 1, signal: null }, hung: false });
+    expect(run.stderr).toContain('boom in child');
+    expect(run.stderr).toContain('rejected in child');
+  });
+
+  it("'beforeExit' may schedule more work; 'exit' listeners run and may change the code", async () => {
+    const run = await runFixture('exits.mjs');
+    const main = run.results.main;
+    expect(run.results.beforeExitMoreWork).toEqual({ rounds: 4, code: 4 });
+    expect(main.beforeExitMoreWork.status.code).toBe(4);
+    expect(run.results.exitListenerCode.code).toBe(0);
+    expect(main.exitListenerCode.status.code).toBe(9);
+    expect(run.results.handledUncaught.message).toBe('handled');
+    expect(main.handledUncaught.status.code).toBe(6);
+  });
+
+  it('a grandchild: generation 2, its own pid, reaped by the child', async () => {
+    const run = await runFixture('exits.mjs');
+    const g = run.results.grandchild;
+    const gp = run.results['grandchild-parent'];
+    expect(g.generation).toBe(2);
+    expect(g.pid).toBe(g.real);
+    expect(g.ppid).toBe(gp.pid);
+    expect(gp.res.status.code).toBe(21);
+    expect(run.results.main.grandchild.status.code).toBe(3);
+  });
+
+  it('process.pid is right in the child and the parent harness teardown is not run by the child', async () => {
+    const run = await runFixture('teardown.mjs');
+    expect(run.code, run.stderr).toBe(0);
+    const { child, parent } = run.results;
+    expect(child.pid).toBe(parent.childPid);
+    expect(child.real).toBe(parent.childPid);
+    expect(parent.res.status.code).toBe(0);
+    expect(parent.alive).toBe(true); // the cluster survived the child's exit
+    expect(parent.dataExists).toBe(true);
+  });
+});
+
+describe('onFork hooks and install()', () => {
+  it('run in order, a throwing hook is reported and does not stop the others', async () => {
+    const run = await runFixture('hooks.mjs');
+    expect(run.code, run.stderr).toBe(0);
+    const { parent, child } = run.results;
+    expect(parent.first).toBe(true);
+    expect(parent.second).toBe(false);
+    expect(parent.installed).toBe(true);
+    expect(parent.calls).toEqual(['before1', 'before3', 'parent1:number', 'parent3']);
+    expect(child.calls).toEqual(['before1', 'before3', 'child1', 'child3']);
+    expect(parent.warnings.some((w: string) => w.includes("'before' hook threw") && w.includes('before2 fails'))).toBe(true);
+    expect(parent.warnings.some((w: string) => w.includes("'parent' hook threw"))).toBe(true);
+    expect(child.warnings.some((w: string) => w.includes("'child' hook threw") && w.includes('child2 fails'))).toBe(true);
+  });
+});
+
+describe('fork() refuses when it cannot be safe', () => {
+  it('worker thread, workers alive, inspector, unsupported OS; bad input; waitpid on foreign pids', async () => {
+    const run = await runFixture('api.mjs');
+    expect(run.code, run.stderr).toBe(0);
+    const api = run.results.api;
+    expect(api.workerThread.reason).toBe('worker-thread');
+    expect(api.workerThread.code).toBe('ERR_FORKGUARD_UNSUPPORTED');
+    expect(api.workersAlive.reason).toBe('workers-alive');
+    expect(api.workersAlive.message).toMatch(/Terminate them/);
+    expect(api.inspector.reason).toBe('inspector');
+    expect(api.platform.reason).toBe('platform');
+    expect(api.platform.message).toMatch(/child_process.fork/);
+    for (const k of ['badOptions', 'badUnsafe', 'waitpidNegative', 'waitpidFraction', 'trackString', 'trackNegative', 'onForkNull', 'onForkBadHook', 'onForkUnknown']) {
+      expect(api[k].code, k).toBe('ERR_FORKGUARD_INVALID_ARG');
+      expect(api[k].isForkGuardError, k).toBe(true);
+    }
+    expect(api.trackRange.code).toBe('ERR_FORKGUARD_FD_RANGE');
+    expect(api.untrackUnknown.ok).toBe(false);
+    // waitpid never steals child_process's children, and says so.
+    expect(api.waitpidForeign.code).toBe('ERR_FORKGUARD_NOT_A_CHILD');
+    expect(api.foreignExit).toBe(17);
+    expect(api.forkWorks).toEqual({ code: 0, signal: null });
+    expect(api.waitpidTwice.code).toBe('ERR_FORKGUARD_NOT_A_CHILD');
+  });
+
+  it('without --single-threaded', async () => {
+    const run = await runFixture('api.mjs', { args: ['no-flag'], nodeArgs: [] });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.results.api.noFlag.reason).toBe('not-single-threaded');
+    expect(run.results.api.noFlag.message).toMatch(/--single-threaded/);
+  });
+});
