@@ -110,9 +110,11 @@ async function startCluster(binDir, source, log) {
     uid = Number(id.stdout.trim());
     gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
   }
+  // Postgres gets a clean environment: no sanitizer preloads (test:asan) or the tests' settings.
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' };
   const run = (cmd, args, opts = {}) => {
     const full = asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-    return execFileSync(full[0], full[1], { stdio: 'pipe', encoding: 'utf8', ...opts });
+    return execFileSync(full[0], full[1], { stdio: 'pipe', encoding: 'utf8', env, timeout: 120_000, ...opts });
   };
   const dir = mkdtempSync(join(tmpdir(), 'pg-forkguard-'));
   const data = join(dir, 'data');
@@ -142,7 +144,7 @@ async function startCluster(binDir, source, log) {
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=localhost',
-  ], { stdio: 'pipe' });
+  ], { stdio: 'pipe', env, timeout: 60_000 });
   chmodSync(key, 0o600);
   if (asRoot) {
     chownSync(key, uid, gid);

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The native and fork tests with the addon built under AddressSanitizer. Node itself is not
+# instrumented: libasan is preloaded so that its runtime comes first, leak checking is off (Node
+# keeps its heap at exit), and every fixture process inherits both. The normal addon is rebuilt at
+# the end, whatever happened.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+libasan=$(gcc -print-file-name=libasan.so)
+[ -f "$libasan" ] || { echo "test:asan: libasan.so not found (apt-get install libasan8 / gcc)"; exit 1; }
+trap 'echo "test:asan: rebuilding the normal addon"; npx node-gyp rebuild >/dev/null 2>&1' EXIT
+PG_FORKGUARD_SANITIZE=address npx node-gyp rebuild >/dev/null
+[ "$(nm -D build/Release/pg_forkguard.node | grep -c __asan_)" -gt 0 ] || { echo "test:asan: the addon is not instrumented"; exit 1; }
+npm run build:ts --silent
+export LD_PRELOAD="$libasan"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1"
+npx vitest run --config test/vitest.config.mts test/neutralise.test.ts test/registry.test.ts test/lifecycle.test.ts test/survival.test.ts
