@@ -94,3 +94,16 @@ describe('fork() refuses when it cannot be safe', () => {
     expect(run.results.api.noFlag.message).toMatch(/--single-threaded/);
   });
 });
+
+describe('fixture watchdog', () => {
+  it('kills a stuck child and reports where it was', async () => {
+    const run = await runFixture('watchdog.mjs');
+    expect(run.code, run.stderr).toBe(0);
+    const { parent } = run.results;
+    expect(parent.hung).toBe(true);
+    expect(parent.status.signal).toBe('SIGKILL');
+    expect(parent.where.phase).toBe('child: waiting forever on purpose');
+    expect(parent.where.threads.length).toBeGreaterThan(0);
+    expect(parent.where.threads[0].wchan).toMatch(/epoll|poll/);
+  });
+});
