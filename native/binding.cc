@@ -375,8 +375,11 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, uint64_t quiesceTimeoutMs, unsigned
     loop->active_reqs.count -= q->n;
     int lf = uv_loop_fork(loop);
     if (lf != 0) {
-      *err = -lf;
-      return -2;
+      // A child whose loop cannot be re-armed must not run JS: say why and leave.
+      static const char msg[] = "pg-forkguard: uv_loop_fork failed in the child; exiting with code 70\n";
+      ssize_t ignored = write(2, msg, sizeof(msg) - 1);
+      (void)ignored;
+      _exit(70);
     }
     uv_walk(loop, RepairAsyncHandle, nullptr);
     if (hook) hook->stuckReqs = lost;

@@ -261,9 +261,7 @@ function forkWith(options: ForkOptions | undefined, raw: boolean): number {
   }
   if (result.pid < 0) {
     const what =
-      result.pid === -2
-        ? 'uv_loop_fork failed in the child'
-        : result.errno === 11
+      result.errno === 11
           ? 'the process limit was reached (EAGAIN)'
           : result.errno === 12
             ? 'out of memory (ENOMEM)'
