@@ -16,11 +16,14 @@ describe('neutralisation of tracked sockets in the child', () => {
     expect(child.rawRead).toBe(0);
     expect(child.netWriteError).toBe('EPIPE');
     // ... and not one byte reached the parent's peer, while the untracked socket delivered.
-    expect(parent.received.a).toBe('PING');
+    expect(parent.received.a).toBe('PINGPING');
     expect(parent.received.a).not.toContain('CHILD');
     expect(parent.received.b).toBe('CHILD-B');
     // The parent's tracked socket still works both ways after the fork.
     expect(parent.pong).toBe('PONG');
+    // child_process.spawn (a glibc fork that runs the handler before exec) leaves it alone too.
+    expect(parent.spawned).toBe(5);
+    expect(parent.pongAfterSpawn).toBe('PONG');
   });
 });
 
