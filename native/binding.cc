@@ -285,7 +285,8 @@ unsigned CompletedDns(uv_loop_t* loop) {
   return n;
 }
 
-// Returns how many threads were parked (n on success; fewer when timeoutMs ran out).
+// Parks one task on every threadpool thread, waiting at most timeoutMs; *complete says whether all
+// of them got a thread. The caller releases them with ReleaseThreadpool.
 Quiesce* QuiesceThreadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* complete) {
   Quiesce* q = new Quiesce();
   q->n = ThreadpoolSize();
