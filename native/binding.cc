@@ -456,6 +456,10 @@ Napi::Value CheckCanary(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_check_canary() != 0);
 }
 
+Napi::Value CheckPid(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), fg_check_pid() != 0);
+}
+
 Napi::Value GetPid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), getpid());
 }
@@ -619,6 +623,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("isTracked", Napi::Function::New(env, IsTracked));
   exports.Set("setRegistryLimitForTest", Napi::Function::New(env, SetRegistryLimitForTest));
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
+  exports.Set("checkPid", Napi::Function::New(env, CheckPid));
   exports.Set("getpid", Napi::Function::New(env, GetPid));
   exports.Set("startHook", Napi::Function::New(env, StartHook));
   exports.Set("markNotified", Napi::Function::New(env, MarkNotified));

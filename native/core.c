@@ -229,3 +229,10 @@ int fg_check_canary(void) {
   fg_on_new_process();
   return 1;
 }
+
+int fg_check_pid(void) {
+  if (!state_page) return 0;
+  if (state_page[FG_STATE_PID] == (uint32_t)getpid()) return 0;
+  fg_on_new_process();
+  return 1;
+}

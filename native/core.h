@@ -78,6 +78,10 @@ void fg_on_new_process(void);
  * fg_on_new_process. Returns 1 when it did. */
 int fg_check_canary(void);
 
+/* The debug-mode check: if getpid() is not the pid the state page holds, a fork ran no handler and
+ * wiped no canary (no MADV_WIPEONFORK here): handle it as a new process now. 1 if it did. */
+int fg_check_pid(void);
+
 #ifdef __cplusplus
 }
 #endif

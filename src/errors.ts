@@ -74,3 +74,44 @@ export function describe(value: unknown): string {
   if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
   return `${typeof value} ${String(value)}`;
 }
+
+/** guard() or register() was given something it cannot guard; the message names what it got. */
+export class IncompatiblePoolError extends ForkGuardError {
+  constructor(message: string) {
+    super('ERR_FORKGUARD_INCOMPATIBLE_POOL', message);
+  }
+}
+
+/**
+ * A connection opened by another process (the parent, before fork) was used in this one. It was
+ * dropped without a byte sent to the server; the parent's session is untouched.
+ */
+export class ForkedConnectionError extends ForkGuardError {
+  /** The process that opened the connection. */
+  readonly ownerPid: number;
+  /** This process. */
+  readonly currentPid: number;
+  /** The guarded pool the connection belonged to (undefined for a standalone Client). */
+  readonly poolName: string | undefined;
+  /** Debug mode only: where the client was checked out, in the owner process. */
+  readonly checkoutStack: string | undefined;
+  constructor(info: { ownerPid: number; currentPid: number; poolName?: string; checkoutStack?: string; what: string }) {
+    const where = info.poolName === undefined ? 'a guarded pg.Client' : `pool "${info.poolName}"`;
+    const todo =
+      info.poolName === undefined
+        ? 'Create and connect a new pg.Client in this process.'
+        : 'Check out a new client in this process (pool.connect() or pool.query()); do not keep ' +
+          'clients checked out across a fork.';
+    super(
+      'ERR_FORKGUARD_FORKED_CONNECTION',
+      `${info.what}: this connection of ${where} was opened by process ${info.ownerPid}, and this is ` +
+        `process ${info.currentPid}, forked from it. The connection belongs to the parent, so it was ` +
+        `dropped here without a byte sent to the server. ${todo}` +
+        (info.checkoutStack ? `\nChecked out in process ${info.ownerPid} at:\n${info.checkoutStack}` : ''),
+    );
+    this.ownerPid = info.ownerPid;
+    this.currentPid = info.currentPid;
+    this.poolName = info.poolName;
+    this.checkoutStack = info.checkoutStack;
+  }
+}

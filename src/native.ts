@@ -34,6 +34,7 @@ export interface Binding {
   isTracked(fd: number): boolean;
   checkCanary(): boolean;
   setRegistryLimitForTest(limit: number): void;
+  checkPid(): boolean;
   getpid(): number;
   startHook(onGeneration: (gen: number) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   markNotified(): void;

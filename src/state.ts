@@ -108,6 +108,23 @@ export function forkedSinceLastCheck(): boolean {
   return state[GENERATION] !== handledGeneration && enterNewProcess();
 }
 
+/**
+ * The debug-mode check ("pid check"): the canary, then a real getpid(). The getpid() catches a fork
+ * that ran no atfork handler where the kernel has no MADV_WIPEONFORK; it costs a call (~250 ns).
+ */
+export function forkedSinceLastPidCheck(): boolean {
+  if (canary[0] === 0) native.checkCanary();
+  if (native.checkPid()) {
+    process.emitWarning(
+      `pg-forkguard: process ${currentPid()} was forked without running pg-forkguard's fork handler and ` +
+        `without wiping its canary page; only debug mode's getpid() check saw it. Its inherited sockets ` +
+        `were neutralised just now.`,
+      { code: 'FORKGUARD_UNSEEN_FORK' },
+    );
+  }
+  return state[GENERATION] !== handledGeneration && enterNewProcess();
+}
+
 let drainedHandler: ((phase: 'beforeExit' | 'exit') => void) | undefined;
 export function setDrainedHandler(fn: (phase: 'beforeExit' | 'exit') => void): void {
   drainedHandler = fn;
