@@ -456,6 +456,12 @@ Napi::Value CheckCanary(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_check_canary() != 0);
 }
 
+// setTestFlags(suppressHandler, ignoreCanary): test-only, see fg_set_test_flags.
+Napi::Value SetTestFlags(const Napi::CallbackInfo& info) {
+  fg_set_test_flags(info[0].ToBoolean().Value() ? 1 : 0, info[1].ToBoolean().Value() ? 1 : 0);
+  return info.Env().Undefined();
+}
+
 Napi::Value CheckPid(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_check_pid() != 0);
 }
@@ -623,6 +629,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("isTracked", Napi::Function::New(env, IsTracked));
   exports.Set("setRegistryLimitForTest", Napi::Function::New(env, SetRegistryLimitForTest));
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
+  exports.Set("setTestFlags", Napi::Function::New(env, SetTestFlags));
   exports.Set("checkPid", Napi::Function::New(env, CheckPid));
   exports.Set("getpid", Napi::Function::New(env, GetPid));
   exports.Set("startHook", Napi::Function::New(env, StartHook));

@@ -96,7 +96,20 @@ int fg_core_init(void) {
   return FG_OK;
 }
 
-static void child_handler(void) { fg_on_new_process(); }
+/* Test-only switches (fg_set_test_flags): a child handler that does nothing, as if the fork had
+ * bypassed it, and a canary nobody looks at, as where MADV_WIPEONFORK is missing. */
+static volatile int test_suppress_handler;
+static volatile int test_ignore_canary;
+
+void fg_set_test_flags(int suppress_handler, int ignore_canary) {
+  test_suppress_handler = suppress_handler;
+  test_ignore_canary = ignore_canary;
+}
+
+static void child_handler(void) {
+  if (test_suppress_handler) return;
+  fg_on_new_process();
+}
 
 int fg_core_install(void) {
   if (installed) return 0;
@@ -215,6 +228,8 @@ int fg_neutralise_all(void) {
 void fg_on_new_process(void) {
   /* Whoever held the lock at fork time does not exist here. */
   registry_lock = 0;
+  test_suppress_handler = 0;
+  test_ignore_canary = 0;
   fg_neutralise_all();
   if (state_page) {
     state_page[FG_STATE_PID] = (uint32_t)getpid();
@@ -224,7 +239,7 @@ void fg_on_new_process(void) {
 }
 
 int fg_check_canary(void) {
-  if (!canary_ok || !canary_page) return 0;
+  if (!canary_ok || !canary_page || test_ignore_canary) return 0;
   if (canary_page[FG_CANARY_TOKEN] == CANARY_TOKEN) return 0;
   fg_on_new_process();
   return 1;

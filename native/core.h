@@ -82,6 +82,9 @@ int fg_check_canary(void);
  * wiped no canary (no MADV_WIPEONFORK here): handle it as a new process now. 1 if it did. */
 int fg_check_pid(void);
 
+/* Test-only: suppress the child handler / ignore the canary (both cleared by fg_on_new_process). */
+void fg_set_test_flags(int suppress_handler, int ignore_canary);
+
 #ifdef __cplusplus
 }
 #endif

@@ -230,7 +230,15 @@ function becomeChild(): void {
   native.watchExit();
 }
 
-function forkWith(options: ForkOptions | undefined, raw: boolean): number {
+/** How the test-only fork bypasses the guard: the raw syscall (no atfork handler at all, so libuv's
+ * threadpool is gone in the child too), or glibc's fork with only pg-forkguard's handler silenced;
+ * `canary: false` also hides the fork from the canary (as where MADV_WIPEONFORK is missing). */
+export interface RawForkHow {
+  via?: 'syscall' | 'glibc';
+  canary?: boolean;
+}
+
+function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHow = {}): number {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new InvalidArgumentError(`fork(options): options must be an object like { unsafe: true }, got ${describe(options)}.`);
   }
@@ -243,9 +251,14 @@ function forkWith(options: ForkOptions | undefined, raw: boolean): number {
   enterNewProcess();
   for (const h of [...hooks]) callHook(h, 'before');
   const dns = dnsRequestsInFlight();
-  const result: ForkResult = raw
-    ? native.rawForkForTest(QUIESCE_TIMEOUT_MS, dns)
-    : native.fork(QUIESCE_TIMEOUT_MS, dns);
+  let result: ForkResult;
+  if (raw && how.via === 'glibc') {
+    native.setTestFlags(true, how.canary === false);
+    result = native.fork(QUIESCE_TIMEOUT_MS, dns);
+    if (result.pid !== 0) native.setTestFlags(false, false);
+  } else {
+    result = raw ? native.rawForkForTest(QUIESCE_TIMEOUT_MS, dns) : native.fork(QUIESCE_TIMEOUT_MS, dns);
+  }
   lastFork = result;
   if (!result.quiesced && result.pid !== 0) {
     process.emitWarning(
@@ -304,6 +317,6 @@ export function fork(options?: ForkOptions): number {
 
 /** Test-only: fork through the raw system call, so no atfork handler runs (as with foreign native
  * code). The child relies on the fork canary. */
-export function rawForkForTest(options?: ForkOptions): number {
-  return forkWith(options, true);
+export function rawForkForTest(options?: ForkOptions, how?: RawForkHow): number {
+  return forkWith(options, true, how);
 }

@@ -35,6 +35,7 @@ export interface Binding {
   checkCanary(): boolean;
   setRegistryLimitForTest(limit: number): void;
   checkPid(): boolean;
+  setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   getpid(): number;
   startHook(onGeneration: (gen: number) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   markNotified(): void;

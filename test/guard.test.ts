@@ -1,0 +1,300 @@
+import { describe, expect, it } from 'vitest';
+import { runFixture, type FixtureRun } from './helpers.js';
+
+// Every scenario runs in a fixture (node --single-threaded), never in this worker. Unguarded runs
+// come first: they prove that the failure each guarded test rules out really happens here.
+
+function ok(run: FixtureRun): void {
+  expect(run.timedOut, run.stderr).toBe(false);
+  expect(run.code, run.stderr).toBe(0);
+}
+
+function childExitedCleanly(parent: any): void {
+  expect(parent.child.hung, JSON.stringify(parent.child.where)).toBe(false);
+  expect(parent.child.status).toEqual({ code: 0, signal: null });
+}
+
+const scenario = (name: string, mode = 'guarded', transport = 'tcp', env: Record<string, string> = {}) =>
+  runFixture('scenarios.mjs', { args: [name, mode, transport], env, timeoutMs: 90_000 });
+
+describe('unguarded pg.Pool: the corruption is real', () => {
+  it('results are delivered to the wrong process, with no error at all', async () => {
+    const run = await runFixture('share.mjs', { args: ['unguarded', 'tcp'], timeoutMs: 90_000 });
+    expect(run.timedOut, run.stderr).toBe(false);
+    const { parent, child1, child2 } = run.results;
+    const wrong = [parent, child1, child2].filter(Boolean).reduce((n, r) => n + r.tally.wrong, 0);
+    expect(wrong).toBeGreaterThan(0);
+    // A sample: a value one process sent, answered to the other.
+    const sample = [parent, child1, child2].find((r) => r?.tally.samples.length)!.tally.samples[0];
+    expect(sample.got).not.toBe(sample.sent);
+  });
+
+  it("a child's pool.end() terminates the parent's sessions", async () => {
+    const run = await scenario('child-end', 'unguarded');
+    ok(run);
+    const { parent } = run.results;
+    expect(parent.poolErrors.length).toBeGreaterThan(0);
+    expect(parent.poolErrors[0]).toBe('Connection terminated unexpectedly');
+    expect(parent.after).not.toEqual(parent.before);
+  });
+
+  it("the child's statements land in the parent's open transaction", async () => {
+    const run = await scenario('tx', 'unguarded');
+    expect(run.timedOut, run.stderr).toBe(false);
+    expect(run.results.parent.rows).not.toEqual(['before fork', 'parent']);
+  });
+
+  it("the child can cancel the parent's running query", async () => {
+    const run = await scenario('cancel', 'unguarded');
+    ok(run);
+    expect(run.results.parent.result).toEqual({ error: 'canceling statement due to user request' });
+  });
+
+  it("the child receives notifications meant for the parent's LISTEN connection", async () => {
+    const run = await scenario('listen', 'unguarded');
+    ok(run);
+    const { parent, child } = run.results;
+    expect(child.notifications.length + parent.notifications.length).toBe(5);
+    expect(child.notifications.length).toBeGreaterThan(0);
+  });
+
+  it('neutralised sockets without the pool reset: idle clients see EOF and crash the child', async () => {
+    const run = await scenario('idle-no-listener', 'tracked');
+    ok(run);
+    expect(run.results.parent.child.status.code).toBe(1);
+    expect(run.stderr).toContain('Error: Connection terminated unexpectedly');
+    // The parent is unharmed: its sockets were neutralised in the child.
+    expect(run.results.parent.after).toEqual(run.results.parent.before);
+  });
+});
+
+describe.each(['tcp', 'unix', 'tls'])('guarded pg.Pool shared by a parent and two children over %s', (transport) => {
+  it('0 wrong results, 0 parent errors, parent sessions unchanged, 100+ queries in each child', async () => {
+    const run = await runFixture('share.mjs', { args: ['guarded', transport], timeoutMs: 90_000 });
+    ok(run);
+    const { parent, child1, child2 } = run.results;
+    expect(parent.tally).toMatchObject({ wrong: 0, forked: 0, timeouts: 0, errors: {}, poolErrors: [] });
+    expect(parent.tally.ok).toBeGreaterThan(100);
+    // The same backends before and after two forks, and no reconnect in the parent.
+    expect(parent.after).toEqual(parent.before);
+    expect(parent.before).toHaveLength(4);
+    expect(parent.connects).toBe(4);
+    for (const [i, child] of [child1, child2].entries()) {
+      expect(parent.children[i].hung).toBe(false);
+      expect(parent.children[i].status).toEqual({ code: 0, signal: null });
+      // Queries were in flight on the inherited connections at the fork ...
+      expect(child.inFlightAtFork).toBeGreaterThan(0);
+      // ... and failed with ForkedConnectionError (one per worker at most), never with a wrong row.
+      expect(child.tally.forked).toBeLessThanOrEqual(4);
+      expect(child.tally).toMatchObject({ wrong: 0, timeouts: 0, errors: {}, poolErrors: [] });
+      expect(child.tally.ok).toBeGreaterThanOrEqual(100);
+      expect(child.ms).toBeGreaterThanOrEqual(2000);
+      // Inherited connections were dropped before the child ran anything, fresh ones opened.
+      expect(child.stats).toMatchObject({ name: 'share', generation: 1, total: 0, droppedInherited: 4 });
+      expect(child.statsAfter.reconnects).toBeGreaterThan(0);
+      expect(child.end).toBe('ended');
+    }
+  });
+});
+
+describe('guarded pg.Pool scenarios', () => {
+  it("a child's pool.end() ends only the child's connections", async () => {
+    const run = await scenario('child-end');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.end).toBe('ended');
+    expect(parent.poolErrors).toEqual([]);
+    expect(parent.after).toEqual(parent.before);
+    expect(parent.works).toBe(true);
+  });
+
+  it('idle inherited clients leave before the loop polls: no error, no crash, no error listener needed', async () => {
+    const run = await scenario('idle-no-listener');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.works).toBe(true);
+    expect(child.stats[0]).toMatchObject({ droppedInherited: 4, reconnects: 1, total: 1 });
+    expect(parent.after).toEqual(parent.before);
+  });
+
+  it('a client held across the fork: query fails with ForkedConnectionError, release() and release(err) are safe', async () => {
+    const run = await scenario('held');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.query).toMatchObject({
+      name: 'ForkedConnectionError',
+      code: 'ERR_FORKGUARD_FORKED_CONNECTION',
+      ownerPid: parent.pid,
+      currentPid: child.pid,
+      poolName: 'held',
+    });
+    expect(child.query.checkoutStack).toBeUndefined();
+    expect(child.queryCb).toBe('ForkedConnectionError');
+    expect(child.processID).toBeNull(); // the cancel key is wiped
+    expect(child.releaseA).toBe('ok');
+    expect(child.releaseB).toBe('ok');
+    expect(child.works).toBe(true);
+    expect(child.total).toBe(1);
+    // The parent's held client is still its own session.
+    expect(parent.stillMine).toBe(parent.aPid);
+    expect(parent.works).toBe(true);
+  });
+
+  it('debug mode: the ForkedConnectionError carries the checkout stack', async () => {
+    const run = await scenario('held', 'guarded', 'tcp', { DEBUG: '1' });
+    ok(run);
+    const { child } = run.results;
+    expect(child.query.name).toBe('ForkedConnectionError');
+    expect(child.query.checkoutStack).toContain('scenarios.mjs');
+    expect(child.query.error).toContain(`Checked out in process ${run.results.parent.pid} at:`);
+  });
+
+  it('queries in flight at the fork (pool and pipelined Client) reject in the child, complete in the parent', async () => {
+    const run = await scenario('inflight');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.slow).toMatchObject({ name: 'ForkedConnectionError', poolName: 'inflight' });
+    expect(child.slow.error).toMatch(/^A query in flight when the process forked/);
+    expect(child.piped).toHaveLength(5);
+    for (const p of child.piped) expect(p).toMatchObject({ name: 'ForkedConnectionError', ownerPid: parent.pid });
+    expect(child.works).toBe(true);
+    expect(parent.slow).toBe('slow');
+    expect(parent.piped).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('a connection mid-authentication at the fork: its checkout is served again in the child', async () => {
+    const run = await scenario('mid-auth');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(parent.midAuth).toBe(true);
+    expect(parent.result).toBe(42);
+    expect(child.result).toBe(42);
+    expect(child.stats[0]).toMatchObject({ droppedInherited: 1, reconnects: 1 });
+  });
+
+  it("the child cannot cancel the parent's running query", async () => {
+    const run = await scenario('cancel');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.processID).toBeNull();
+    expect(child.secretKey).toBeNull();
+    expect(child.guardedCancel).toBe('ForkedConnectionError');
+    expect(parent.result).toBe('finished');
+  });
+
+  it('waiters queued at the fork are served by fresh connections in the child and by the parent', async () => {
+    const run = await scenario('waiters');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.got).toEqual([101, 102, 103]);
+    expect(child.stats[0]).toMatchObject({ droppedInherited: 2 });
+    expect(parent.got).toEqual([101, 102, 103]);
+  });
+
+  it('a transaction open across the fork commits exactly once, in the parent', async () => {
+    const run = await scenario('tx');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.outcome).toBe('ForkedConnectionError');
+    expect(parent.outcome).toBe('committed');
+    expect(parent.rows).toEqual(['before fork', 'parent']);
+  });
+
+  it('a guarded LISTEN Client: one ForkedConnectionError in the child, every notification in the parent', async () => {
+    const run = await scenario('listen');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.errors).toEqual([{ name: 'ForkedConnectionError', code: 'ERR_FORKGUARD_FORKED_CONNECTION' }]);
+    expect(child.notifications).toEqual([]);
+    expect(parent.notifications).toEqual(['1', '2', '3', '4', '5']);
+    expect(parent.errors).toEqual([]);
+  });
+
+  it('prefill opens connections in the child before any query', async () => {
+    const run = await scenario('prefill');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.first).toMatchObject({ total: 3, droppedInherited: 1, reconnects: 3 });
+    expect(child.later).toMatchObject({ total: 3, idle: 3 });
+    expect(parent.total).toBe(1); // the parent does not prefill
+  });
+
+  it('register(): resetAfterFork() once per new process before the loop polls; a failing one is reported, the rest still run', async () => {
+    const run = await scenario('register');
+    ok(run);
+    const { parent, child, grandchild } = run.results;
+    childExitedCleanly(parent);
+    expect(parent.calls).toEqual([]);
+    expect(parent.unregistered).toEqual([true, false, false]);
+    expect(child.atReturn).toEqual([
+      { who: 'a', args: 0, generation: 1 },
+      { who: 'c', generation: 1 },
+    ]);
+    expect(child.warnings).toEqual([{ code: 'FORKGUARD_RESET_FAILED', boom: true }]);
+    expect(child.stats[0].droppedInherited).toBe(2); // the guarded pool was reset too
+    expect(child.works).toBe(true);
+    expect(child.grandchild.status).toEqual({ code: 0, signal: null });
+    expect(grandchild.calls.filter((c: any) => c.generation === 2)).toEqual([
+      { who: 'a', args: 0, generation: 2 },
+      { who: 'c', generation: 2 },
+    ]);
+  });
+
+  it('a fork that bypasses the atfork handler is caught by the canary; the parent is untouched', async () => {
+    const run = await scenario('rawfork');
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.atReturn.generation).toBe(0); // nothing ran at the fork itself
+    expect(child.generation).toBe(1);
+    expect(child.results).toEqual(Array(20).fill(true));
+    expect(child.stats[0]).toMatchObject({ droppedInherited: 4 });
+    expect(child.warnings).toEqual([]);
+    expect(parent.after).toEqual(parent.before);
+  });
+
+  it('debug mode catches, by getpid(), a fork that both the handler and the canary missed', async () => {
+    const run = await scenario('rawfork', 'guarded', 'tcp', { DEBUG: '1', CANARY: '0' });
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.warnings).toEqual(['FORKGUARD_UNSEEN_FORK']);
+    expect(child.results).toEqual(Array(20).fill(true));
+    expect(child.stats[0]).toMatchObject({ droppedInherited: 4 });
+    expect(parent.after).toEqual(parent.before);
+  });
+});
+
+// With the pool's sockets left out of the registry, the child's copies are live: the parent's
+// sessions survive only if the reset itself sends nothing (no Terminate, no TLS close_notify).
+describe.each(['tcp', 'unix', 'tls'])('the reset writes not a byte, even to a live inherited socket (%s)', (transport) => {
+  it("child pool.end(): the parent's sessions are untouched", async () => {
+    const run = await scenario('child-end', 'untracked', transport);
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.stats[0].droppedInherited).toBe(4);
+    expect(parent.poolErrors).toEqual([]);
+    expect(parent.after).toEqual(parent.before);
+  });
+
+  it("held clients dropped and released in the child: the parent's sessions are untouched", async () => {
+    const run = await scenario('held', 'untracked', transport);
+    ok(run);
+    const { parent, child } = run.results;
+    childExitedCleanly(parent);
+    expect(child.query.name).toBe('ForkedConnectionError');
+    expect(parent.stillMine).toBe(parent.aPid);
+    expect(parent.works).toBe(true);
+  });
+});
