@@ -143,10 +143,15 @@ describe('guarded pg.Pool scenarios', () => {
     expect(parent.works).toBe(true);
   });
 
-  it('debug mode: the ForkedConnectionError carries the checkout stack', async () => {
-    const run = await scenario('held', 'guarded', 'tcp', { DEBUG: '1' });
+  it('debug mode: the ForkedConnectionError carries the checkout stack; NODE_DEBUG logs resets and drops', async () => {
+    const run = await scenario('held', 'guarded', 'tcp', { DEBUG: '1', NODE_DEBUG: 'pgforkguard' });
     ok(run);
     const { child } = run.results;
+    expect(run.stderr).toContain(
+      `PGFORKGUARD ${child.pid}: held: pid ${child.pid} generation 1 dropped 2 inherited connections (0 idle, 0 connecting, 2 checked out)`,
+    );
+    expect(run.stderr).toContain(`dropped a connection of held opened by pid ${run.results.parent.pid}`);
+    expect(run.stderr).toContain('release of a dropped client');
     expect(child.query.name).toBe('ForkedConnectionError');
     expect(child.query.checkoutStack).toContain('scenarios.mjs');
     expect(child.query.error).toContain(`Checked out in process ${run.results.parent.pid} at:`);
