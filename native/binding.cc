@@ -95,16 +95,26 @@ void OnPrepare(uv_prepare_t*) {
   _exit(7);
 }
 
-// Threads that are gone in the child may have left libuv async handles half-sent: `pending` set
-// (so every later uv_async_send is dropped) and the busy counter raised (so the loop spins on it
-// forever), with the wake-up byte in the parent's eventfd. Reset them and wake once more.
-void RepairAsyncHandle(uv_handle_t* h, void*) {
-  if (h->type != UV_ASYNC) return;
+// Async handles sent but not yet delivered at the fork: `pending` set (maybe mid-send, with the
+// busy counter raised, by a thread that is gone in the child), the wake-up byte in the parent's
+// eventfd. uv_loop_fork() clears these flags without sending again, so the wake-up would be lost:
+// a completed threadpool request whose callback never runs, a loop that never looks drained.
+// Collected before uv_loop_fork, re-sent after it.
+void CollectPendingAsync(uv_handle_t* h, void* arg) {
+  if (h->type != UV_ASYNC || uv_is_closing(h)) return;
   uv_async_t* a = reinterpret_cast<uv_async_t*>(h);
   if (a->pending == 0 && h->u.fd == 0) return;
-  a->pending = 0;
-  h->u.fd = 0;
-  if (!uv_is_closing(h)) uv_async_send(a);
+  static_cast<std::vector<uv_async_t*>*>(arg)->push_back(a);
+}
+
+void ResendAsync(uv_loop_t* loop, const std::vector<uv_async_t*>& pending) {
+  for (uv_async_t* a : pending) {
+    a->pending = 0;
+    reinterpret_cast<uv_handle_t*>(a)->u.fd = 0;
+    uv_async_send(a);
+  }
+  // Completed threadpool work waiting for the loop: make sure the loop hears of it.
+  if (loop->wq.next != &loop->wq) uv_async_send(&loop->wq_async);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,6 +244,8 @@ struct DnsProbe {
   uv_getaddrinfo_t gai;
   uv_getnameinfo_t gni;
   int pending = 0;
+  bool gaiPending = false;
+  bool gniPending = false;
 };
 DnsProbe* dnsProbe = nullptr;
 void* gaiDone = nullptr;
@@ -247,10 +259,12 @@ void MaybeFreeProbe() {
 }
 void OnProbeGai(uv_getaddrinfo_t*, int, struct addrinfo* res) {
   uv_freeaddrinfo(res);
+  dnsProbe->gaiPending = false;
   dnsProbe->pending--;
   MaybeFreeProbe();
 }
 void OnProbeGni(uv_getnameinfo_t*, int, const char*, const char*) {
+  dnsProbe->gniPending = false;
   dnsProbe->pending--;
   MaybeFreeProbe();
 }
@@ -260,6 +274,7 @@ void LearnDnsDone(uv_loop_t* loop) {
   dnsProbe = new DnsProbe();
   if (uv_getaddrinfo(loop, &dnsProbe->gai, OnProbeGai, "localhost", nullptr, nullptr) == 0) {
     gaiDone = reinterpret_cast<void*>(dnsProbe->gai.work_req.done);
+    dnsProbe->gaiPending = true;
     dnsProbe->pending++;
   }
   struct sockaddr_in sa;
@@ -268,6 +283,7 @@ void LearnDnsDone(uv_loop_t* loop) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (uv_getnameinfo(loop, &dnsProbe->gni, OnProbeGni, reinterpret_cast<struct sockaddr*>(&sa), 0) == 0) {
     gniDone = reinterpret_cast<void*>(dnsProbe->gni.work_req.done);
+    dnsProbe->gniPending = true;
     dnsProbe->pending++;
   }
   MaybeFreeProbe();
@@ -283,6 +299,22 @@ unsigned CompletedDns(uv_loop_t* loop) {
     if (done != nullptr && (done == gaiDone || done == gniDone)) n++;
   }
   return n;
+}
+
+bool InLoopWq(uv_loop_t* loop, struct uv__work* w) {
+  for (struct uv__queue* q = loop->wq.next; q != &loop->wq; q = q->next)
+    if (q == &w->wq) return true;
+  return false;
+}
+
+// Our own probe's requests that will never complete in a child forked now: still pending and not
+// completed (in loop->wq). DNS is "slow I/O" work that libuv re-queues behind newer tasks, so a
+// probe started by install() just before the first fork can still be waiting behind the parked
+// tasks. Call with wq_mutex held. Without this, that child's loop never looked drained.
+unsigned ProbeLost(uv_loop_t* loop, bool* gaiLost, bool* gniLost) {
+  *gaiLost = dnsProbe && dnsProbe->gaiPending && !InLoopWq(loop, &dnsProbe->gai.work_req);
+  *gniLost = dnsProbe && dnsProbe->gniPending && !InLoopWq(loop, &dnsProbe->gni.work_req);
+  return unsigned(*gaiLost) + unsigned(*gniLost);
 }
 
 // Parks one task on every threadpool thread, waiting at most timeoutMs; *complete says whether all
@@ -353,6 +385,8 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, uint64_t quiesceTimeoutMs, unsigned
   // across the fork means no such send is half done in the child (the spike's rare hang).
   uv_mutex_lock(&loop->wq_mutex);
   unsigned completedDns = CompletedDns(loop);
+  bool gaiLost = false, gniLost = false;
+  unsigned probeLost = ProbeLost(loop, &gaiLost, &gniLost);
   unsigned lost = dnsInFlight > completedDns ? dnsInFlight - completedDns : 0;
   if (!complete) lost += q->n - q->started;  // threads still busy: their task is lost as well
   pid_t pid;
@@ -374,6 +408,13 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, uint64_t quiesceTimeoutMs, unsigned
     fg_ranges_free(&ranges);
     // The parking tasks ran on threads this process does not have: they will never complete.
     loop->active_reqs.count -= q->n;
+    // So are the probe's requests that had not completed: they are ours, drop them outright.
+    loop->active_reqs.count -= probeLost;
+    if (gaiLost) dnsProbe->gaiPending = false;
+    if (gniLost) dnsProbe->gniPending = false;
+    if (dnsProbe) dnsProbe->pending -= int(probeLost);
+    std::vector<uv_async_t*> pendingAsync;  // the child is single-threaded: allocating is fine
+    uv_walk(loop, CollectPendingAsync, &pendingAsync);
     int lf = uv_loop_fork(loop);
     if (lf != 0) {
       // A child whose loop cannot be re-armed must not run JS: say why and leave.
@@ -382,7 +423,7 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, uint64_t quiesceTimeoutMs, unsigned
       (void)ignored;
       _exit(70);
     }
-    uv_walk(loop, RepairAsyncHandle, nullptr);
+    ResendAsync(loop, pendingAsync);
     if (hook) hook->stuckReqs = lost;
     t->lostReqs = lost;
     return 0;
@@ -517,6 +558,11 @@ Napi::Value LoopInfo(const Napi::CallbackInfo& info) {
   out.Set("activeReqs", Napi::Number::New(env, loop->active_reqs.count));
   out.Set("stuckReqs", Napi::Number::New(env, hook ? hook->stuckReqs : 0));
   out.Set("watchExit", Napi::Boolean::New(env, hook && hook->watchExit));
+  out.Set("probeGai", Napi::Boolean::New(env, dnsProbe && dnsProbe->gaiPending));
+  out.Set("probeGni", Napi::Boolean::New(env, dnsProbe && dnsProbe->gniPending));
+  unsigned wq = 0;
+  for (struct uv__queue* q = loop->wq.next; q != &loop->wq; q = q->next) wq++;
+  out.Set("wqDone", Napi::Number::New(env, wq));
   return out;
 }
 
