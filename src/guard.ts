@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { debuglog } from 'node:util';
 import {
+  CheckoutTimeoutError,
   FdRegistryError,
   ForkedConnectionError,
   IncompatiblePoolError,
@@ -41,6 +42,10 @@ export interface GuardOptions {
   debug?: boolean;
   /** Pools only: connections to open eagerly in each forked child (default 0: lazily, on demand). */
   prefill?: number;
+  /** Pools only: warn (once, with the checkout stack) about a client checked out longer than this. */
+  leakDetectionMs?: number;
+  /** Pools only: destroy a client checked out longer than this, freeing its slot. */
+  reapLeakedAfterMs?: number;
 }
 
 export interface PoolStats {
@@ -108,7 +113,8 @@ interface IdleItem {
 }
 
 interface PgPool extends EventEmitter {
-  options: { max: number };
+  options: { max: number; connectionTimeoutMillis?: number };
+  Promise: PromiseConstructor;
   Client: { prototype: Record<string, unknown>; name?: string };
   ending: boolean;
   ended: boolean;
@@ -158,6 +164,9 @@ interface Conn {
   /** The pool waiter a connecting client will be handed to. */
   pending: PendingItem | undefined;
   checkoutStack: string | undefined;
+  /** Leak detection timers while checked out. */
+  leakTimer: ReturnType<typeof setTimeout> | undefined;
+  reapTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 // fd -> the connection that tracked it. A closed socket's 'close' event arrives after its fd was
@@ -279,6 +288,7 @@ function endDropped(cb?: () => void): unknown {
  */
 function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => void) | null {
   conn.dropped = true;
+  stopLeakTimers(conn);
   const connectCallback = client._connectionCallback;
   client._connectionCallback = null;
   client.processID = null;
@@ -362,6 +372,8 @@ function newConn(pool: PoolGuard | undefined, name: string, debug: boolean): Con
     dropped: false,
     pending: undefined,
     checkoutStack: undefined,
+    leakTimer: undefined,
+    reapTimer: undefined,
   };
 }
 
@@ -438,6 +450,69 @@ function checkClientShape(client: PgClient): string | undefined {
   return undefined;
 }
 
+// pg-pool's two ways of saying connectionTimeoutMillis ran out: waiting in the queue, and connecting.
+function isPgTimeout(err: Error): boolean {
+  return (
+    err.message === 'timeout exceeded when trying to connect' ||
+    err.message === 'Connection terminated due to connection timeout'
+  );
+}
+
+function checkoutTimeout(pool: PgPool, g: PoolGuard, waitedMs: number, timeoutMs: number, cause: Error): CheckoutTimeoutError {
+  return new CheckoutTimeoutError(
+    {
+      poolName: g.name,
+      max: pool.options.max,
+      busy: pool.totalCount - pool.idleCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      waitedMs,
+      timeoutMs,
+    },
+    cause,
+  );
+}
+
+function stopLeakTimers(conn: Conn): void {
+  if (conn.leakTimer) clearTimeout(conn.leakTimer);
+  if (conn.reapTimer) clearTimeout(conn.reapTimer);
+  conn.leakTimer = conn.reapTimer = undefined;
+}
+
+function startLeakTimers(client: PgClient, conn: Conn, leakMs: number, reapMs: number): void {
+  stopLeakTimers(conn);
+  const since = Date.now();
+  const where = (): string => (conn.checkoutStack ? ` Checked out at:\n${conn.checkoutStack}` : '');
+  if (leakMs > 0) {
+    conn.leakTimer = setTimeout(() => {
+      conn.leakTimer = undefined;
+      process.emitWarning(
+        `pg-forkguard: pool "${conn.name}": a client has been checked out for ${Date.now() - since} ms ` +
+          `(leakDetectionMs ${leakMs}) and not released.${where()}`,
+        { code: 'FORKGUARD_CLIENT_LEAK' },
+      );
+    }, leakMs);
+    conn.leakTimer.unref();
+  }
+  if (reapMs > 0) {
+    conn.reapTimer = setTimeout(() => {
+      conn.reapTimer = undefined;
+      const release = (client as { release?: (err?: Error) => void }).release;
+      if (typeof release !== 'function') return;
+      // The holder's own release() later must not throw for a double release.
+      (client as { release?: (err?: Error) => void }).release = () => {};
+      const err = new Error(`pg-forkguard: client reaped after ${reapMs} ms checked out (reapLeakedAfterMs)`);
+      process.emitWarning(
+        `pg-forkguard: pool "${conn.name}": destroyed a client checked out for ${Date.now() - since} ms ` +
+          `(reapLeakedAfterMs ${reapMs}); its slot is free again.${where()}`,
+        { code: 'FORKGUARD_CLIENT_REAPED' },
+      );
+      release(err); // the pool removes and ends it
+    }, reapMs);
+    conn.reapTimer.unref();
+  }
+}
+
 function guardPool(pool: PgPool, options: GuardOptions): void {
   const name = options.name ?? `pool-${++poolCount}`;
   const debug = options.debug ?? debugDefault();
@@ -483,20 +558,34 @@ function guardPool(pool: PgPool, options: GuardOptions): void {
   const release = original(pool, '_release');
   const remove = original(pool, '_remove');
 
+  const leakMs = options.leakDetectionMs ?? 0;
+  const reapMs = options.reapLeakedAfterMs ?? 0;
+  const wantStack = debug || leakMs > 0 || reapMs > 0;
   pool.connect = function guardedConnect(this: PgPool, cb?: (err: Error | undefined, c?: PgClient, d?: unknown) => void) {
     settle(debug);
-    if (!debug) return connect.call(this, cb);
-    // Debug mode: remember where each client was checked out.
-    const stack = (new Error('checked out').stack ?? '').split('\n').slice(2).join('\n');
+    const timeoutMs = Number(this.options.connectionTimeoutMillis) || 0;
+    if (!wantStack && timeoutMs === 0) return connect.call(this, cb);
+    // Where the client was checked out (debug mode, leak detection), how long the checkout waited.
+    const stack = wantStack ? (new Error('checked out').stack ?? '').split('\n').slice(2).join('\n') : undefined;
+    const started = timeoutMs > 0 ? Date.now() : 0;
+    const deliver = (err: Error | undefined, client?: PgClient): Error | undefined => {
+      if (err && timeoutMs > 0 && isPgTimeout(err)) return checkoutTimeout(this, g, Date.now() - started, timeoutMs, err);
+      const conn = client?.[CONN];
+      if (conn) {
+        conn.checkoutStack = stack;
+        if (leakMs > 0 || reapMs > 0) startLeakTimers(client!, conn, leakMs, reapMs);
+      }
+      return err;
+    };
     if (typeof cb === 'function') {
-      return connect.call(this, (err: Error | undefined, client?: PgClient, done?: unknown) => {
-        if (client?.[CONN]) client[CONN].checkoutStack = stack;
-        cb(err, client, done);
-      });
+      return connect.call(this, (err: Error | undefined, client?: PgClient, done?: unknown) => cb(deliver(err, client), client, done));
     }
-    return (connect.call(this) as Promise<PgClient>).then((client) => {
-      if (client?.[CONN]) client[CONN].checkoutStack = stack;
-      return client;
+    return new this.Promise<PgClient>((resolve, reject) => {
+      connect.call(this, (err: Error | undefined, client?: PgClient) => {
+        const e = deliver(err, client);
+        if (e) reject(e);
+        else resolve(client!);
+      });
     });
   } as PgPool['connect'];
 
@@ -540,6 +629,7 @@ function guardPool(pool: PgPool, options: GuardOptions): void {
 
   pool._release = function guardedRelease(this: PgPool, client, idleListener, err) {
     const conn = client[CONN];
+    if (conn) stopLeakTimers(conn);
     if (conn && isInherited(conn)) settle(debug);
     if (conn?.dropped) {
       // release() / release(err) of a client checked out before the fork: it already left the pool.
@@ -638,8 +728,10 @@ function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
   }
   const o = options as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (key !== 'name' && key !== 'debug' && key !== 'prefill') {
-      throw new InvalidArgumentError(`guard(target, options): unknown option '${key}'; the options are name, debug and prefill.`);
+    if (!['name', 'debug', 'prefill', 'leakDetectionMs', 'reapLeakedAfterMs'].includes(key)) {
+      throw new InvalidArgumentError(
+        `guard(target, options): unknown option '${key}'; the options are name, debug, prefill, leakDetectionMs and reapLeakedAfterMs.`,
+      );
     }
   }
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) {
@@ -647,6 +739,15 @@ function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
   }
   if (o.debug !== undefined && typeof o.debug !== 'boolean') {
     throw new InvalidArgumentError(`guard(target, options): options.debug must be a boolean, got ${describe(o.debug)}.`);
+  }
+  for (const key of ['leakDetectionMs', 'reapLeakedAfterMs'] as const) {
+    if (o[key] === undefined) continue;
+    if (kind === 'client') {
+      throw new InvalidArgumentError(`guard(client, options): options.${key} applies to pools only (it watches checkouts).`);
+    }
+    if (typeof o[key] !== 'number' || !Number.isFinite(o[key]) || (o[key] as number) <= 0) {
+      throw new InvalidArgumentError(`guard(pool, options): options.${key} must be a positive number of milliseconds, got ${describe(o[key])}.`);
+    }
   }
   if (o.prefill !== undefined) {
     if (kind === 'client') {
@@ -709,20 +810,26 @@ export function stats(): PoolStats[] {
   settle(false);
   const out: PoolStats[] = [];
   for (const t of guardedTargets()) {
-    const g = (t as PgPool)[POOL];
-    if (!g) continue;
-    const pool = t as PgPool;
-    out.push({
-      name: g.name,
-      pid: currentPid(),
-      generation: forkGeneration(),
-      total: pool.totalCount,
-      idle: pool.idleCount,
-      busy: pool.totalCount - pool.idleCount,
-      waiting: pool.waitingCount,
-      droppedInherited: g.droppedInherited,
-      reconnects: g.reconnects,
-    });
+    const s = poolStats(t);
+    if (s) out.push(s);
   }
   return out;
+}
+
+/** stats() of one guarded pool; undefined if it is not one. */
+export function poolStats(target: unknown): PoolStats | undefined {
+  const g = target !== null && typeof target === 'object' ? (target as PgPool)[POOL] : undefined;
+  if (!g) return undefined;
+  const pool = target as PgPool;
+  return {
+    name: g.name,
+    pid: currentPid(),
+    generation: forkGeneration(),
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    busy: pool.totalCount - pool.idleCount,
+    waiting: pool.waitingCount,
+    droppedInherited: g.droppedInherited,
+    reconnects: g.reconnects,
+  };
 }

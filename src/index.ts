@@ -12,12 +12,22 @@ export {
 } from './guard.js';
 export { register, unregister, type Resettable } from './pools.js';
 export {
+  createPoolRegistry,
+  type PoolRegistry,
+  type PoolRegistryOptions,
+  type RegistryStats,
+  type EvictReason,
+  type OverflowPolicy,
+} from './pool-registry.js';
+export {
   ForkGuardError,
   ForkUnsupportedError,
   ForkFailedError,
   FdRegistryError,
   ForkedConnectionError,
   IncompatiblePoolError,
+  CheckoutTimeoutError,
+  PoolLimitError,
   InvalidArgumentError,
   NativeLoadError,
   NotAChildError,
