@@ -154,8 +154,9 @@ export class PoolLimitError extends ForkGuardError {
       'ERR_FORKGUARD_POOL_LIMIT',
       `registry "${info.registry}": cannot open a pool for key ${info.key}: ${info.maxPools} pools ` +
         `(maxPools) are open and none can be evicted (busy or protected: ${shown || 'none'})` +
-        (info.waitedMs !== undefined ? `, after waiting ${info.waitedMs} ms (waitTimeoutMs)` : '') +
-        `. Raise maxPools, release clients sooner, or use overflow 'wait' / 'allow'.`,
+        (info.waitedMs !== undefined
+          ? `, after waiting ${info.waitedMs} ms (waitTimeoutMs). Raise maxPools or waitTimeoutMs, or release clients sooner.`
+          : `. Raise maxPools, release clients sooner, or use overflow 'wait' or 'allow'.`),
     );
     this.maxPools = info.maxPools;
     this.busyKeys = info.busyKeys;
