@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    pg: { source: string; tcpUrl: string; tlsUrl: string | null; unixUrl: string | null };
+    pg: { source: string; tcpUrl: string; tlsUrl: string | null; unixUrl: string | null; restartArgv: string[] | null };
   }
 }
 
@@ -52,6 +52,7 @@ export function runFixture(
         PG_TCP_URL: pg.tcpUrl,
         PG_TLS_URL: pg.tlsUrl ?? '',
         PG_UNIX_URL: pg.unixUrl ?? '',
+        PG_RESTART_ARGV: pg.restartArgv ? JSON.stringify(pg.restartArgv) : '',
         ...opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,6 +8,7 @@ export default async function setup(project) {
     tcpUrl: db.tcpUrl,
     tlsUrl: db.tlsUrl,
     unixUrl: db.unixUrl,
+    restartArgv: db.restartArgv ?? null,
   });
   return async () => {
     await db.stop();

@@ -79,6 +79,7 @@ export async function startPostgres({ log = () => {} } = {}) {
       tcpUrl: url,
       tlsUrl: process.env.DATABASE_URL_TLS ?? null,
       unixUrl: process.env.DATABASE_URL_UNIX ?? null,
+      restartArgv: null, // not ours to restart
       stop: async () => {},
     };
   }
@@ -210,6 +211,12 @@ async function startCluster(binDir, source, log) {
     tcpUrl: `postgres://${user}:${enc(password)}@127.0.0.1:${port}/${database}?sslmode=disable`,
     tlsUrl: `postgres://${user}:${enc(password)}@localhost:${port}/${database}?sslmode=no-verify`,
     unixUrl: `postgres://${user}:${enc(password)}@/${database}?host=${enc(sock)}&port=${port}`,
+    /** The command that restarts this cluster (fast shutdown, then start, waiting for both). */
+    restartArgv: [
+      ...(asRoot ? ['runuser', '-u', 'postgres', '--'] : []),
+      join(binDir, 'pg_ctl'),
+      ...['-D', data, '-l', logFile, '-m', 'fast', '-w', '-t', '60', 'restart'],
+    ],
     stop,
   };
 }
