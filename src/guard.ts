@@ -315,9 +315,24 @@ function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => v
 function original<K extends string>(obj: object, key: K): (...args: unknown[]) => unknown {
   const own = Object.prototype.hasOwnProperty.call(obj, key) ? (obj as Record<K, unknown>)[key] : undefined;
   if (typeof own === 'function') return own as (...args: unknown[]) => unknown;
-  return function (this: object, ...args: unknown[]) {
-    return (Object.getPrototypeOf(obj)[key] as (...a: unknown[]) => unknown).apply(this, args);
-  };
+  // On the hot path (every checkout and query): no rest array, the exact argument count kept.
+  return function (this: object) {
+    const fn = Object.getPrototypeOf(obj)[key] as (...a: unknown[]) => unknown;
+    switch (arguments.length) {
+      case 0:
+        return fn.call(this);
+      case 1:
+        return fn.call(this, arguments[0]);
+      case 2:
+        return fn.call(this, arguments[0], arguments[1]);
+      case 3:
+        return fn.call(this, arguments[0], arguments[1], arguments[2]);
+      case 4:
+        return fn.call(this, arguments[0], arguments[1], arguments[2], arguments[3]);
+      default:
+        return fn.apply(this, arguments as unknown as unknown[]);
+    }
+  } as (...args: unknown[]) => unknown;
 }
 
 /** Fails a query the way pg fails one: the query object's handler, the callback, or a promise. */

@@ -1,0 +1,140 @@
+// npm run bench: every benchmark, each in its own process, against a throwaway Postgres (or
+// DATABASE_URL). Prints a summary and writes docs/benchmarks.json and docs/benchmarks.svg.
+//   npm run bench -- --quick   (fewer rounds and cycles: a smoke run, not for publishing)
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startPostgres } from '../test/harness/postgres.mjs';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const quick = values.quick;
+const here = dirname(fileURLToPath(import.meta.url));
+const docs = join(here, '..', 'docs');
+
+function run(script, args, nodeArgs = []) {
+  const out = execFileSync(process.execPath, [...nodeArgs, join(here, script), ...args.map(String)], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+    timeout: 30 * 60_000,
+  });
+  const lines = out.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+const db = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
+const results = {
+  date: new Date().toISOString(),
+  machine: {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres: db.source,
+  },
+};
+try {
+  const rounds = quick ? 4 : 30;
+  const ms = quick ? 250 : 500;
+  results.throughput = [];
+  for (const server of ['postgres', 'stub']) {
+    for (const c of [1, 16]) {
+      console.log(`throughput: ${server}, concurrency ${c} (${rounds} interleaved rounds of ${ms} ms each)`);
+      results.throughput.push(run('throughput.mjs', [server === 'stub' ? 'stub' : db.tcpUrl, c, rounds, ms]));
+    }
+  }
+  console.log('checkout check cost');
+  results.check = run('check-cost.mjs', []);
+  console.log('fork() -> first query vs child_process.fork() -> first query');
+  results.firstQuery = run('first-query.mjs', [db.tcpUrl, quick ? 5 : 20], ['--single-threaded']);
+  console.log('child_process.spawn cost');
+  results.spawn = ['plain', 'armed', 'after-fork'].map((mode) => run('spawn-cost.mjs', [mode, quick ? 50 : 200], ['--single-threaded']));
+  console.log('connect/disconnect churn');
+  const cycles = quick ? 10_000 : 100_000;
+  results.churn = ['bare', 'guarded'].map((mode) => run('churn.mjs', [mode, cycles], ['--expose-gc']));
+} finally {
+  await db.stop();
+}
+
+const f = (x, d = 2) => Number(x).toFixed(d);
+console.log('\nthroughput, guarded / bare pool.query(\'SELECT 1\') (median of interleaved pairs, [min, max]):');
+for (const t of results.throughput) {
+  console.log(
+    `  ${t.server.padEnd(8)} concurrency ${String(t.concurrency).padEnd(3)} bare ${f(t.bareQps, 0).padStart(6)} q/s  guarded ${f(t.guardedQps, 0).padStart(6)} q/s  ratio ${f(t.ratio, 3)} [${f(t.ratioMin, 3)}, ${f(t.ratioMax, 3)}]`,
+  );
+}
+const c = results.check;
+console.log(`checkout check ${f(c.checkNs - c.loopNs, 1)} ns; debug mode ${f(c.debugCheckNs - c.loopNs, 0)} ns; N-API getpid ${f(c.napiGetpidNs - c.loopNs, 0)} ns`);
+const q = results.firstQuery;
+console.log(
+  `first query in a new worker: fork() ${f(q.forkFirstQueryMs)} ms, child_process.fork() ${f(q.childProcessFirstQueryMs)} ms ` +
+    `(fork(): quiesce ${f(q.forkParts.quiesceMs, 3)}, smaps+DOFORK ${f(q.forkParts.scanMs)}, fork ${f(q.forkParts.forkMs)}, restore ${f(q.forkParts.restoreMs, 3)} ms)`,
+);
+console.log(`spawnSync('/bin/true'): ${results.spawn.map((s) => `${s.mode} ${f(s.medianMs)} ms`).join(', ')}`);
+for (const ch of results.churn) {
+  const first = ch.samples[1];
+  const last = ch.samples[ch.samples.length - 1];
+  console.log(
+    `churn ${ch.mode.padEnd(7)} ${ch.cycles} cycles in ${f(ch.seconds, 1)} s: tracked fds ${last.tracked}, ` +
+      `rss ${f(first.rssMiB, 0)} -> ${f(last.rssMiB, 0)} MiB, heap ${f(first.heapMiB)} -> ${f(last.heapMiB)} MiB (after ${first.cycles} and ${last.cycles})`,
+  );
+}
+
+mkdirSync(docs, { recursive: true });
+writeFileSync(join(docs, 'benchmarks.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(docs, 'benchmarks.svg'), chart(results));
+console.log(`\nwrote docs/benchmarks.json and docs/benchmarks.svg${quick ? ' (quick run: do not publish)' : ''}`);
+
+/** Two panels of horizontal bars: the throughput ratios, and the fork / spawn timings. */
+function chart(r) {
+  const W = 760;
+  const row = 26;
+  const left = 300;
+  const barW = 380;
+  const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [];
+  let y = 30;
+  const title = (text) => {
+    parts.push(`<text x="10" y="${y}" font-size="15" font-weight="bold">${esc(text)}</text>`);
+    y += 14;
+  };
+  const bars = (items, max, unit, digits) => {
+    for (const [label, value, color] of items) {
+      const w = Math.max(1, (value / max) * barW);
+      parts.push(`<text x="${left - 8}" y="${y + 17}" font-size="12" text-anchor="end">${esc(label)}</text>`);
+      parts.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="18" fill="${color}"/>`);
+      parts.push(`<text x="${left + w + 6}" y="${y + 17}" font-size="12">${esc(value.toFixed(digits))}${unit}</text>`);
+      y += row;
+    }
+    y += 20;
+  };
+  title('Throughput, guarded / bare pg.Pool (pool.query, median of interleaved pairs)');
+  bars(
+    r.throughput.map((t) => [`${t.server === 'stub' ? 'client only (stub server)' : 'Postgres'}, concurrency ${t.concurrency}`, t.ratio, '#2b7bb9']),
+    1.1,
+    '×',
+    3,
+  );
+  title('A new worker with its first query done (ms)');
+  bars(
+    [
+      ['fork() of a process with a warm pool', r.firstQuery.forkFirstQueryMs, '#3a9d5d'],
+      ['child_process.fork() + new pool', r.firstQuery.childProcessFirstQueryMs, '#c0504d'],
+    ],
+    Math.max(r.firstQuery.forkFirstQueryMs, r.firstQuery.childProcessFirstQueryMs) * 1.15,
+    ' ms',
+    1,
+  );
+  title("child_process.spawnSync('/bin/true') (ms)");
+  bars(
+    r.spawn.map((s) => [s.mode === 'plain' ? 'without pg-forkguard' : s.mode === 'armed' ? 'atfork handler armed' : 'after a fork()', s.medianMs, '#8064a2']),
+    Math.max(...r.spawn.map((s) => s.medianMs)) * 1.15,
+    ' ms',
+    2,
+  );
+  parts.push(`<text x="10" y="${y}" font-size="11" fill="#555">${esc(`${r.machine.cores} × ${r.machine.cpu}, Node ${r.machine.node}, ${r.date.slice(0, 10)}`)}</text>`);
+  y += 10;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+}

@@ -1,0 +1,59 @@
+// Guarded vs bare pg.Pool: pool.query('SELECT 1') throughput at a given concurrency, in interleaved
+// rounds (bare, guarded, bare, guarded, ...) so that drift hits both alike. Prints per-round rates
+// and the guarded/bare ratio of each pair. With `stub` for the url, against the protocol stand-in
+// (client side only: the worst case for the ratio).
+//   node bench/throughput.mjs <url|stub> <concurrency> [rounds] [ms]
+import pg from 'pg';
+import { guard } from '../dist/index.js';
+import { emit, median } from './lib.mjs';
+import { startStub } from './stub-server.mjs';
+
+const [url, conc = '1', roundsArg = '10', msArg = '1000'] = process.argv.slice(2);
+const concurrency = Number(conc);
+const rounds = Number(roundsArg);
+const ms = Number(msArg);
+const stub = url === 'stub' ? await startStub() : undefined;
+const config = stub ? { ...stub.config, max: concurrency } : { connectionString: url, max: concurrency };
+const bare = new pg.Pool(config);
+const guarded = guard(new pg.Pool(config), { name: 'bench' });
+
+async function round(pool) {
+  const end = performance.now() + ms;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await pool.query('SELECT 1');
+        n++;
+      }
+    }),
+  );
+  return (n * 1000) / ms;
+}
+
+// Warm both (connections open, JIT warm).
+for (const p of [bare, guarded]) await Promise.all(Array.from({ length: concurrency }, () => p.query('SELECT 1')));
+await round(bare);
+await round(guarded);
+const pairs = [];
+for (let i = 0; i < rounds; i++) {
+  const b = await round(bare);
+  const g = await round(guarded);
+  pairs.push({ bare: b, guarded: g, ratio: g / b });
+}
+const ratios = pairs.map((p) => p.ratio);
+emit({
+  server: stub ? 'stub' : 'postgres',
+  concurrency,
+  rounds,
+  msPerRound: ms,
+  bareQps: median(pairs.map((p) => p.bare)),
+  guardedQps: median(pairs.map((p) => p.guarded)),
+  ratio: median(ratios),
+  ratioMin: Math.min(...ratios),
+  ratioMax: Math.max(...ratios),
+  pairs,
+});
+await bare.end();
+await guarded.end();
+stub?.close();
