@@ -1,5 +1,5 @@
 // Guarded vs bare pg.Pool: pool.query('SELECT 1') throughput at a given concurrency, in interleaved
-// rounds (bare, guarded, bare, guarded, ...) so that drift hits both alike. Prints per-round rates
+// rounds so that drift hits both alike. Prints per-round rates
 // and the guarded/bare ratio of each pair. With `stub` for the url, against the protocol stand-in
 // (client side only: the worst case for the ratio).
 //   node bench/throughput.mjs <url|stub> <concurrency> [rounds] [ms]
@@ -36,9 +36,17 @@ for (const p of [bare, guarded]) await Promise.all(Array.from({ length: concurre
 await round(bare);
 await round(guarded);
 const pairs = [];
+// Alternate which goes first (A B, B A, ...): whatever the first round leaves behind (GC debt,
+// server-side state) must not always land on the same side.
 for (let i = 0; i < rounds; i++) {
-  const b = await round(bare);
-  const g = await round(guarded);
+  let b, g;
+  if (i % 2 === 0) {
+    b = await round(bare);
+    g = await round(guarded);
+  } else {
+    g = await round(guarded);
+    b = await round(bare);
+  }
   pairs.push({ bare: b, guarded: g, ratio: g / b });
 }
 const ratios = pairs.map((p) => p.ratio);

@@ -1,11 +1,13 @@
 // The problem and the cure in one run, on a throwaway Postgres (or DATABASE_URL).
 //
-// A pg.Pool with 4 open connections, then the process forks. Parent and child both run checked
-// queries (`SELECT $1::int` with distinct values) on the same pool for a second, 4 at a time, and
-// then the child calls pool.end(). Unguarded, both processes share the pool's Postgres sessions:
-// results land in the wrong process and the child's pool.end() terminates the parent's sessions.
-// Guarded with guard(pool), the child's copies are dead before any JS runs, the child's pool opens
-// its own connections, and the parent's sessions never notice.
+// A pg.Pool with 4 connections is busy with queries when the process forks. Parent and child then
+// both run checked queries (`SELECT $1::int` with values unique to each process) on that same pool
+// for two seconds, 4 at a time, and the child ends with pool.end(). First with no guard: both
+// processes talk over the same Postgres sessions, so results land in the wrong process and the
+// child's pool.end() kills the parent's sessions. Then with guard(pool): the child's copies of the
+// sockets are dead before it runs any JS, its pool reconnects on its own, the parent never notices.
+// Every query has a deadline, so the unguarded run cannot hang the demo. Exit code 0 when the
+// guarded run is clean.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,86 +15,146 @@ import pg from 'pg';
 import { startPostgres } from '../test/harness/postgres.mjs';
 import * as fg from '../dist/index.js';
 
-const RUN_MS = 1000;
+const RUN_MS = 2000;
 const WORKERS = 4;
+const DEADLINE_MS = 1500;
+const live = process.stdout.isTTY;
 const db = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
 
-async function hammer(pool, base, ms) {
-  const out = { ok: 0, wrong: 0, errors: 0, firstError: null };
-  const end = Date.now() + ms;
-  let n = 0;
-  const worker = async () => {
-    while (Date.now() < end && out.errors <= 3) {
-      const v = base + n++;
-      let timer;
-      const deadline = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('timed out (session wedged)')), 1500)));
-      try {
-        const r = await Promise.race([pool.query('SELECT $1::int AS v', [v]), deadline]);
-        if (r.rows[0].v === v) out.ok++;
-        else out.wrong++;
-      } catch (err) {
-        out.errors++;
-        out.firstError ??= err.message;
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: WORKERS }, worker));
-  return out;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function withDeadline(promise) {
+  let t;
+  const timeout = new Promise((_, reject) => (t = setTimeout(() => reject(new Error('timed out (session wedged)')), DEADLINE_MS)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(t));
 }
 
 async function backendPids(pool) {
-  const clients = await Promise.all(Array.from({ length: WORKERS }, () => pool.connect()));
-  const pids = [];
-  for (const c of clients) pids.push((await c.query('SELECT pg_backend_pid() AS p')).rows[0].p);
-  for (const c of clients) c.release();
-  return pids.sort().join(',');
+  try {
+    return await withDeadline(
+      (async () => {
+        const clients = await Promise.all(Array.from({ length: WORKERS }, () => pool.connect()));
+        const pids = [];
+        for (const c of clients) pids.push((await c.query('SELECT pg_backend_pid() AS p')).rows[0].p);
+        for (const c of clients) c.release();
+        return pids;
+      })(),
+    );
+  } catch (e) {
+    return `unusable: ${e.message}`;
+  }
 }
 
 async function scenario(guarded) {
   const pool = new pg.Pool({ connectionString: db.tcpUrl, max: WORKERS, idleTimeoutMillis: 0 });
-  // Unguarded, clients die in ways pg reports as 'error' events: keep the demo alive to the end.
+  // Unguarded, pg reports the damage as 'error' events: keep the demo alive to count it.
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   if (guarded) fg.guard(pool, { name: 'demo' });
   const before = await backendPids(pool);
-  const report = join(tmpdir(), `pg-forkguard-demo-${process.pid}-${guarded}.json`);
+  const file = join(tmpdir(), `pg-forkguard-demo-${process.pid}-${guarded}.json`);
+
+  let role = 'parent';
+  let base = 0;
+  let stop = false;
+  let tally = { ok: 0, wrong: 0, errors: 0, firstError: null };
+  let n = 0;
+  const worker = async () => {
+    while (!stop) {
+      const mine = role;
+      const v = base + ++n;
+      try {
+        const r = await withDeadline(pool.query('SELECT $1::int AS v', [v]));
+        if (mine !== role) continue; // sent before this process existed
+        if (r.rows[0].v === v) tally.ok++;
+        else tally.wrong++;
+      } catch (e) {
+        if (mine !== role) continue;
+        tally.errors++;
+        tally.firstError ??= e.message;
+        await sleep(20);
+      }
+    }
+  };
+  const workers = Array.from({ length: WORKERS }, worker);
+  await sleep(100); // queries in flight when the process forks
+
   const pid = fg.fork();
   if (pid === 0) {
-    const child = await hammer(pool, 1_000_000, RUN_MS);
-    await Promise.race([pool.end(), new Promise((r) => setTimeout(r, 1000))]);
-    writeFileSync(report, JSON.stringify(child));
+    role = 'child';
+    base = 10_000_000;
+    tally = { ok: 0, wrong: 0, errors: 0, firstError: null };
+    const report = setInterval(() => writeFileSync(file, JSON.stringify(tally)), 100);
+    await sleep(RUN_MS);
+    stop = true;
+    await Promise.all(workers);
+    await withDeadline(pool.end()).catch(() => {});
+    clearInterval(report);
+    writeFileSync(file, JSON.stringify(tally));
     process.exit(0);
   }
-  const parent = await hammer(pool, 0, RUN_MS);
-  await fg.waitpid(pid);
-  await new Promise((r) => setTimeout(r, 100));
-  const after = await Promise.race([
-    backendPids(pool).catch((e) => `error: ${e.message}`),
-    new Promise((r) => setTimeout(() => r('timed out'), 2000)),
-  ]);
-  const child = JSON.parse(readFileSync(report, 'utf8'));
-  rmSync(report, { force: true });
-  await Promise.race([pool.end(), new Promise((r) => setTimeout(r, 1000))]);
-  return { parent, child, sessionsKept: after === before, before, after };
+
+  const started = Date.now();
+  const child = () => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      return { ok: 0, wrong: 0, errors: 0 };
+    }
+  };
+  const progress = setInterval(() => {
+    if (!live) return;
+    const c = child();
+    process.stdout.write(
+      `\r  ${((Date.now() - started) / 1000).toFixed(1)} s  parent ${tally.ok} ok, ${tally.wrong} wrong, ${tally.errors} errors` +
+        ` | child ${c.ok} ok, ${c.wrong} wrong, ${c.errors} errors   `,
+    );
+  }, 100);
+  const exit = await Promise.race([fg.waitpid(pid), sleep(RUN_MS + 10_000).then(() => null)]);
+  if (!exit) process.kill(pid, 'SIGKILL');
+  stop = true;
+  await Promise.all(workers);
+  clearInterval(progress);
+  if (live) process.stdout.write('\r\x1b[2K');
+  const childTally = child();
+  rmSync(file, { force: true });
+  await sleep(100);
+  const after = await backendPids(pool);
+  await withDeadline(pool.end()).catch(() => {});
+  const kept = Array.isArray(before) && Array.isArray(after) ? before.filter((p) => after.includes(p)).length : 0;
+  return { parent: tally, child: childTally, exit: exit ?? { code: null, signal: 'SIGKILL (hung)' }, killed: WORKERS - kept, before, after };
 }
 
 function show(title, r) {
   console.log(`\n${title}`);
-  const line = (who, x) =>
-    `  ${who.padEnd(7)} ${String(x.ok).padStart(6)} right  ${String(x.wrong).padStart(6)} WRONG  ${String(x.errors).padStart(3)} errors` +
-    (x.firstError ? `  (first: ${x.firstError})` : '');
-  console.log(line('parent', r.parent));
-  console.log(line('child', r.child));
+  const row = (label, a, b) => console.log(`  ${label.padEnd(24)} ${String(a).padStart(8)} ${String(b).padStart(8)}`);
+  row('', 'parent', 'child');
+  row('queries ok', r.parent.ok, r.child.ok);
+  row('WRONG results', r.parent.wrong, r.child.wrong);
+  row('errors', r.parent.errors, r.child.errors);
+  for (const [who, t] of [['parent', r.parent], ['child', r.child]]) {
+    if (t.firstError) console.log(`  first ${who} error: ${t.firstError}`);
+  }
   console.log(
-    `  parent's Postgres sessions after the child's pool.end(): ${r.sessionsKept ? 'the same ones' : `CHANGED (${r.before} -> ${r.after})`}`,
+    `  parent sessions killed   ${r.killed} of ${WORKERS}` +
+      (r.killed ? `  (backend pids ${r.before} -> ${Array.isArray(r.after) ? r.after : r.after})` : '  (same backend pids)'),
   );
+  console.log(`  child exit               ${r.exit.signal ? r.exit.signal : `code ${r.exit.code}`}`);
 }
 
+let clean = false;
 try {
-  show('Unguarded pg.Pool, shared across fork():', await scenario(false));
-  show('Guarded with guard(pool):', await scenario(true));
+  console.log(`\nEach run: a pool of ${WORKERS}, busy when the process forks; parent and child query it for ${RUN_MS / 1000} s, then the child calls pool.end().`);
+  show('1. Unguarded pg.Pool', await scenario(false));
+  const g = await scenario(true);
+  show('2. Guarded: fg.guard(pool)', g);
+  clean = g.parent.wrong + g.child.wrong + g.parent.errors === 0 && g.killed === 0 && g.exit.code === 0 && g.child.ok > 0;
+  console.log(
+    clean
+      ? "\nGuarded: no wrong result, no parent error, the parent's sessions untouched. (The child's first\n" +
+          "queries may fail with ForkedConnectionError: they were in flight on the parent's connections.)"
+      : '\nGUARDED RUN NOT CLEAN: please report this.',
+  );
 } finally {
   await db.stop();
 }
+process.exit(clean ? 0 : 1);

@@ -308,31 +308,12 @@ function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => v
 }
 
 // ---------------------------------------------------------------------------------------------
-// Client methods, installed on each guarded client instance. They call whatever the method was
-// before (an instance patch, or the prototype's, looked up at call time so APM patches of
-// Client.prototype made later still run).
+// Client methods, installed on each guarded client instance. They call what the method was when
+// guard() ran (an instance patch, or the prototype's: APM instrumentation that patches
+// pg.Client.prototype at load time, as they do, keeps working).
 
 function original<K extends string>(obj: object, key: K): (...args: unknown[]) => unknown {
-  const own = Object.prototype.hasOwnProperty.call(obj, key) ? (obj as Record<K, unknown>)[key] : undefined;
-  if (typeof own === 'function') return own as (...args: unknown[]) => unknown;
-  // On the hot path (every checkout and query): no rest array, the exact argument count kept.
-  return function (this: object) {
-    const fn = Object.getPrototypeOf(obj)[key] as (...a: unknown[]) => unknown;
-    switch (arguments.length) {
-      case 0:
-        return fn.call(this);
-      case 1:
-        return fn.call(this, arguments[0]);
-      case 2:
-        return fn.call(this, arguments[0], arguments[1]);
-      case 3:
-        return fn.call(this, arguments[0], arguments[1], arguments[2]);
-      case 4:
-        return fn.call(this, arguments[0], arguments[1], arguments[2], arguments[3]);
-      default:
-        return fn.apply(this, arguments as unknown as unknown[]);
-    }
-  } as (...args: unknown[]) => unknown;
+  return (obj as Record<K, (...args: unknown[]) => unknown>)[key];
 }
 
 /** Fails a query the way pg fails one: the query object's handler, the callback, or a promise. */
