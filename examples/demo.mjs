@@ -150,8 +150,9 @@ try {
   clean = g.parent.wrong + g.child.wrong + g.parent.errors === 0 && g.killed === 0 && g.exit.code === 0 && g.child.ok > 0;
   console.log(
     clean
-      ? "\nGuarded: no wrong result, no parent error, the parent's sessions untouched. (The child's first\n" +
-          "queries may fail with ForkedConnectionError: they were in flight on the parent's connections.)"
+      ? "\nGuarded: no wrong result, no parent error, the parent's sessions untouched. (The queries that\n" +
+          "were in flight on the parent's connections at the fork fail in the child with\n" +
+          'ForkedConnectionError; they are the parent\'s, and the demo does not count them.)'
       : '\nGUARDED RUN NOT CLEAN: please report this.',
   );
 } finally {
