@@ -168,6 +168,7 @@ describe('guarded pg.Pool scenarios', () => {
     expect(child.piped).toHaveLength(5);
     for (const p of child.piped) expect(p).toMatchObject({ name: 'ForkedConnectionError', ownerPid: parent.pid });
     expect(child.works).toBe(true);
+    expect(child.ok).toBe(20);
     expect(parent.slow).toBe('slow');
     expect(parent.piped).toEqual([1, 2, 3, 4, 5]);
   });
@@ -210,6 +211,7 @@ describe('guarded pg.Pool scenarios', () => {
     const { parent, child } = run.results;
     childExitedCleanly(parent);
     expect(child.outcome).toBe('ForkedConnectionError');
+    expect(child.ok).toBe(20);
     expect(parent.outcome).toBe('committed');
     expect(parent.rows).toEqual(['before fork', 'parent']);
   });
@@ -221,6 +223,7 @@ describe('guarded pg.Pool scenarios', () => {
     childExitedCleanly(parent);
     expect(child.errors).toEqual([{ name: 'ForkedConnectionError', code: 'ERR_FORKGUARD_FORKED_CONNECTION' }]);
     expect(child.notifications).toEqual([]);
+    expect(child.ok).toBe(20);
     expect(parent.notifications).toEqual(['1', '2', '3', '4', '5']);
     expect(parent.errors).toEqual([]);
   });
