@@ -101,13 +101,15 @@ async function scenario(guarded) {
       return { ok: 0, wrong: 0, errors: 0 };
     }
   };
+  // On a terminal the line updates in place; in a log, one line a second.
+  let ticks = 0;
   const progress = setInterval(() => {
-    if (!live) return;
+    if (!live && ++ticks % 10 !== 0) return;
     const c = child();
-    process.stdout.write(
-      `\r  ${((Date.now() - started) / 1000).toFixed(1)} s  parent ${tally.ok} ok, ${tally.wrong} wrong, ${tally.errors} errors` +
-        ` | child ${c.ok} ok, ${c.wrong} wrong, ${c.errors} errors   `,
-    );
+    const line =
+      `  ${((Date.now() - started) / 1000).toFixed(1)} s  parent ${tally.ok} ok, ${tally.wrong} wrong, ${tally.errors} errors` +
+      ` | child ${c.ok} ok, ${c.wrong} wrong, ${c.errors} errors`;
+    process.stdout.write(live ? `\r${line}   ` : `${line}\n`);
   }, 100);
   const exit = await Promise.race([fg.waitpid(pid), sleep(RUN_MS + 10_000).then(() => null)]);
   if (!exit) process.kill(pid, 'SIGKILL');
@@ -124,8 +126,7 @@ async function scenario(guarded) {
   return { parent: tally, child: childTally, exit: exit ?? { code: null, signal: 'SIGKILL (hung)' }, killed: WORKERS - kept, before, after };
 }
 
-function show(title, r) {
-  console.log(`\n${title}`);
+function show(r) {
   const row = (label, a, b) => console.log(`  ${label.padEnd(24)} ${String(a).padStart(8)} ${String(b).padStart(8)}`);
   row('', 'parent', 'child');
   row('queries ok', r.parent.ok, r.child.ok);
@@ -144,9 +145,11 @@ function show(title, r) {
 let clean = false;
 try {
   console.log(`\nEach run: a pool of ${WORKERS}, busy when the process forks; parent and child query it for ${RUN_MS / 1000} s, then the child calls pool.end().`);
-  show('1. Unguarded pg.Pool', await scenario(false));
+  console.log('\n1. Unguarded pg.Pool');
+  show(await scenario(false));
+  console.log('\n2. Guarded: fg.guard(pool)');
   const g = await scenario(true);
-  show('2. Guarded: fg.guard(pool)', g);
+  show(g);
   clean = g.parent.wrong + g.child.wrong + g.parent.errors === 0 && g.killed === 0 && g.exit.code === 0 && g.child.ok > 0;
   console.log(
     clean

@@ -9,8 +9,17 @@ import {
   NotAChildError,
   describe,
 } from './errors.js';
+import { channels, publish } from './channels.js';
 import { native, type ForkResult } from './native.js';
-import { assertSupported, enterNewProcess, install, onNewProcess, setDrainedHandler } from './state.js';
+import {
+  assertSupported,
+  currentPid,
+  enterNewProcess,
+  forkGeneration,
+  install,
+  onNewProcess,
+  setDrainedHandler,
+} from './state.js';
 
 export interface ForkOptions {
   /** Fork even where it is known to be unsafe (worker threads, inspector, no --single-threaded). */
@@ -251,6 +260,7 @@ function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHo
   enterNewProcess();
   for (const h of [...hooks]) callHook(h, 'before');
   const dns = dnsRequestsInFlight();
+  const parentPid = currentPid();
   let result: ForkResult;
   if (raw && how.via === 'glibc') {
     native.setTestFlags(true, how.canary === false);
@@ -270,6 +280,7 @@ function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHo
   if (result.pid === 0) {
     becomeChild();
     if (!raw) enterNewProcess(); // the raw test fork leaves this to the loop hook, as a foreign fork would
+    publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration() }));
     return 0;
   }
   if (result.pid < 0) {
@@ -282,6 +293,19 @@ function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHo
     throw new ForkFailedError(result.errno, what);
   }
   watch(result.pid);
+  publish(channels.fork, () => ({
+    role: 'parent',
+    pid: parentPid,
+    parentPid,
+    childPid: result.pid,
+    generation: forkGeneration(),
+    timings: {
+      quiesceMs: result.quiesceNs / 1e6,
+      scanMs: result.scanNs / 1e6,
+      forkMs: result.forkNs / 1e6,
+      restoreMs: result.restoreNs / 1e6,
+    },
+  }));
   for (const h of [...hooks]) callHook(h, 'parent', result.pid);
   return result.pid;
 }

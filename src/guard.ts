@@ -8,6 +8,7 @@ import {
   InvalidArgumentError,
   describe,
 } from './errors.js';
+import { channels, publish } from './channels.js';
 import { addGuarded, guardedTargets } from './pools.js';
 import { trackFd, untrackFd } from './registry.js';
 import { currentPid, forkGeneration, forkedSinceLastCheck, forkedSinceLastPidCheck, install } from './state.js';
@@ -304,6 +305,13 @@ function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => v
   // and no bytes. The 'close' event then untracks it here.
   client.connection.stream.destroy();
   log('dropped a connection of %s opened by pid %d (fd %d)', conn.name, conn.pid, conn.fd);
+  publish(channels.clientDrop, () => ({
+    name: conn.name,
+    pool: conn.pool?.name,
+    ownerPid: conn.pid,
+    currentPid: currentPid(),
+    fd: conn.fd,
+  }));
   return connectCallback;
 }
 
@@ -652,6 +660,7 @@ function guardPool(pool: PgPool, options: GuardOptions): void {
 /** In a new process: every inherited client leaves, waiters stay and get fresh connections. */
 function resetPool(pool: PgPool, generation: number): void {
   const g = pool[POOL]!;
+  if (pool.ended) return; // nothing left to let go of
   const inherited = new Set(pool._clients.filter((c) => c[CONN] === undefined || isInherited(c[CONN])));
   let idle = 0;
   for (let i = pool._idle.length - 1; i >= 0; i--) {
@@ -698,6 +707,16 @@ function resetPool(pool: PgPool, generation: number): void {
     inherited.size - idle - connecting,
     pool._pendingQueue.length,
   );
+  publish(channels.poolReset, () => ({
+    pool: g.name,
+    pid: currentPid(),
+    generation,
+    dropped: inherited.size,
+    idle,
+    connecting,
+    checkedOut: inherited.size - idle - connecting,
+    waiting: pool._pendingQueue.length,
+  }));
   if (pool.ending || pool.ended) {
     pool._pulseQueue();
     return;

@@ -1,4 +1,5 @@
 import { ForkGuardError, IncompatiblePoolError, InvalidArgumentError, PoolLimitError, describe } from './errors.js';
+import { channels, publish } from './channels.js';
 import { guard, isGuarded, poolStats, type GuardOptions, type PgPoolLike } from './guard.js';
 
 export type EvictReason = 'lru' | 'idle' | 'manual' | 'end';
@@ -195,6 +196,7 @@ export function createPoolRegistry<K, P extends PgPoolLike>(options: PoolRegistr
   function evictEntry(e: Entry<K, P>, reason: EvictReason): Promise<void> {
     if (entries.get(e.key) === e) entries.delete(e.key);
     evictions++;
+    publish(channels.poolEvict, () => ({ registry: name, key: e.key, reason }));
     if (onEvict) {
       try {
         onEvict(e.key, reason);

@@ -82,3 +82,41 @@ describe('fork storm', () => {
     expect(r.parentQueries).toBeGreaterThan(0);
   });
 });
+
+describe('diagnostics_channel', () => {
+  it('publishes fork, pool reset, client drop and pool evict events with their payloads', async () => {
+    const run = await scenario('channels');
+    expect(run.code, run.stderr).toBe(0);
+    const { parent, child } = run.results;
+    expect(parent.child.status).toEqual({ code: 0, signal: null });
+    expect(parent.events).toEqual([
+      { channel: 'pgforkguard:pool:evict', registry: 'dc', key: 't1', reason: 'manual' },
+      {
+        channel: 'pgforkguard:fork',
+        role: 'parent',
+        pid: parent.pid,
+        parentPid: parent.pid,
+        childPid: child.pid,
+        generation: 0,
+        timings: expect.objectContaining({ forkMs: expect.any(Number), scanMs: expect.any(Number) }),
+      },
+    ]);
+    const drop = { channel: 'pgforkguard:client:drop', name: 'channels', pool: 'channels', ownerPid: parent.pid, currentPid: child.pid, fd: expect.any(Number) };
+    expect(child.events).toEqual([
+      drop,
+      drop,
+      {
+        channel: 'pgforkguard:pool:reset',
+        pool: 'channels',
+        pid: child.pid,
+        generation: 1,
+        dropped: 2,
+        idle: 2,
+        connecting: 0,
+        checkedOut: 0,
+        waiting: 0,
+      },
+      { channel: 'pgforkguard:fork', role: 'child', pid: child.pid, parentPid: parent.pid, generation: 1 },
+    ]);
+  });
+});
