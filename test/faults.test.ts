@@ -48,6 +48,19 @@ describe('fault matrix (guarded pool)', () => {
     expect(parent.after).toEqual(parent.before);
   });
 
+  it('a raw-syscall fork (no atfork handler at all): the canary resets the pool before the child polls; parent untouched', async () => {
+    const run = await scenario('rawsyscall');
+    expect(run.code, run.stderr).toBe(0);
+    const { parent, child } = run.results;
+    expect(parent.child.status).toEqual({ code: 0, signal: null });
+    // At fork() return nothing had run (no handler); by the first poll the canary had been seen.
+    expect(child.atReturn.generation).toBe(0);
+    expect(child.generation).toBe(1);
+    expect(child.stats).toMatchObject({ generation: 1, droppedInherited: 4, total: 0 });
+    expect(parent.after).toEqual(parent.before);
+    expect(parent.ok).toBe(20);
+  });
+
   it('Postgres restarts while forks happen: both sides recover, no wrong result anywhere', async () => {
     const run = await scenario('restart');
     expect(run.code, run.stderr).toBe(0);
