@@ -55,7 +55,7 @@ describe('unguarded pg.Pool: the corruption is real', () => {
     const run = await scenario('listen', 'unguarded');
     ok(run);
     const { parent, child } = run.results;
-    expect(child.notifications.length + parent.notifications.length).toBe(5);
+    // Which process reads each one is a race (and a split read can garble them): some reach the child.
     expect(child.notifications.length).toBeGreaterThan(0);
   });
 
@@ -224,7 +224,7 @@ describe('guarded pg.Pool scenarios', () => {
     expect(child.errors).toEqual([{ name: 'ForkedConnectionError', code: 'ERR_FORKGUARD_FORKED_CONNECTION' }]);
     expect(child.notifications).toEqual([]);
     expect(child.ok).toBe(20);
-    expect(parent.notifications).toEqual(['1', '2', '3', '4', '5']);
+    expect(parent.notifications).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
     expect(parent.errors).toEqual([]);
   });
 
