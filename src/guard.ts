@@ -434,7 +434,13 @@ function checkPoolShape(pool: PgPool): string | undefined {
   }
   if (pool.options === null || typeof pool.options !== 'object') return 'it has no options';
   const proto = pool.Client?.prototype;
-  if (!proto || typeof proto._connect !== 'function' || typeof proto._errorAllQueries !== 'function') {
+  // The JavaScript client; pg-native's (pg.native.Client) has _connect too but no socket stream.
+  if (
+    !proto ||
+    typeof proto._connect !== 'function' ||
+    typeof proto._errorAllQueries !== 'function' ||
+    typeof proto._handleReadyForQuery !== 'function'
+  ) {
     return (
       `its connections are made by ${describe(pool.Client)}${pool.Client?.name ? ` (${pool.Client.name})` : ''}, ` +
       `not by node-postgres's JavaScript pg.Client (pg-native is not supported)`
@@ -444,6 +450,7 @@ function checkPoolShape(pool: PgPool): string | undefined {
 }
 
 function checkClientShape(client: PgClient): string | undefined {
+  if ((client as { native?: unknown }).native) return 'it is a pg-native client (pg.native.Client), which pg-forkguard cannot guard yet';
   const con = client.connection as PgClient['connection'] | undefined;
   if (!con || typeof con !== 'object' || !con.stream || typeof con.stream.prependListener !== 'function') {
     return 'it has no connection stream (pg-native clients are not supported)';

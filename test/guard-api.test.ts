@@ -66,6 +66,20 @@ describe('guard(): bad input gets a typed error saying what was wrong', () => {
     expect(isGuarded(p)).toBe(false);
   });
 
+  it("pg-native's Client shape → IncompatiblePoolError, for a pool of them and for one", () => {
+    // pg/lib/native/client.js cannot even be loaded without the pg-native addon: a stand-in with
+    // its shape (the methods it shares with the JavaScript client, a `native` binding, no stream).
+    function NativeClient(this: { native: object }) {
+      this.native = {};
+    }
+    Object.assign(NativeClient.prototype, { _connect() {}, _errorAllQueries() {}, query() {}, cancel() {}, end() {}, connect() {} });
+    const p = new pg.Pool({ Client: NativeClient as any });
+    const err = thrown(() => guard(p));
+    expect(err).toBeInstanceOf(IncompatiblePoolError);
+    expect(err.message).toMatch(/pg-native is not supported/);
+    expect(() => guard(new (NativeClient as any)())).toThrow(/pg-native client \(pg.native.Client\)/);
+  });
+
   it.each([
     ['options not an object', 'x', /options must be an object/],
     ['unknown option', { nmae: 'x' }, /unknown option 'nmae'/],
