@@ -112,8 +112,11 @@ describe('fixture watchdog', () => {
     expect(parent.status.signal).toBe('SIGKILL');
     expect(parent.where.phase).toBe('child: waiting forever on purpose');
     expect(parent.where.threads.length).toBeGreaterThan(0);
-    // Asleep in epoll, or caught running (a slow build such as ASan may still be busy at 1 s).
+    // Asleep (in epoll, as a rule) or caught running; the kernel's wait channel is a racy read
+    // (seen as '0' for a sleeping thread), so only its presence is checked.
     const main = parent.where.threads[0];
-    expect(`${main.state}:${main.wchan}`).toMatch(/poll|^R:/);
+    expect(main.state).toMatch(/^[RS]$/);
+    expect(typeof main.wchan).toBe('string');
+    expect(main.syscall).not.toBe('');
   });
 });
