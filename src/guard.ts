@@ -484,10 +484,16 @@ function checkoutTimeout(pool: PgPool, g: PoolGuard, waitedMs: number, timeoutMs
   );
 }
 
+// On every release: without leak detection it only reads two fields.
 function stopLeakTimers(conn: Conn): void {
-  if (conn.leakTimer) clearTimeout(conn.leakTimer);
-  if (conn.reapTimer) clearTimeout(conn.reapTimer);
-  conn.leakTimer = conn.reapTimer = undefined;
+  if (conn.leakTimer) {
+    clearTimeout(conn.leakTimer);
+    conn.leakTimer = undefined;
+  }
+  if (conn.reapTimer) {
+    clearTimeout(conn.reapTimer);
+    conn.reapTimer = undefined;
+  }
 }
 
 function startLeakTimers(client: PgClient, conn: Conn, leakMs: number, reapMs: number): void {
