@@ -484,6 +484,11 @@ Napi::Value UntrackFd(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_untrack(FdArg(info)) == FG_OK);
 }
 
+// severFd(fd): the dead socket over fd now (see fg_sever). Returns 0 or a negative FG_ERR_*.
+Napi::Value SeverFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fg_sever(FdArg(info)));
+}
+
 Napi::Value IsTracked(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_is_tracked(FdArg(info)) != 0);
 }
@@ -672,6 +677,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("isInstalled", Napi::Function::New(env, IsInstalled));
   exports.Set("trackFd", Napi::Function::New(env, TrackFd));
   exports.Set("untrackFd", Napi::Function::New(env, UntrackFd));
+  exports.Set("severFd", Napi::Function::New(env, SeverFd));
   exports.Set("isTracked", Napi::Function::New(env, IsTracked));
   exports.Set("setRegistryLimitForTest", Napi::Function::New(env, SetRegistryLimitForTest));
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));

@@ -225,6 +225,26 @@ int fg_neutralise_all(void) {
   return done;
 }
 
+int fg_sever(int fd) {
+  int flags, rc = FG_OK;
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return FG_ERR_BAD_FD;
+  if (!S_ISSOCK(st.st_mode)) return FG_ERR_NOT_SOCKET;
+  lock();
+  if (dead_fd < 0 || !same_identity(dead_fd, dead_dev, dead_ino)) {
+    if (make_dead_socket(&dead_fd, &dead_dev, &dead_ino) != 0) dead_fd = -1;
+  }
+  if (dead_fd < 0) {
+    rc = FG_ERR_NO_DEAD_SOCKET;
+  } else if (fd != dead_fd) {
+    flags = fcntl(fd, F_GETFD);
+    if (dup2(dead_fd, fd) < 0) rc = FG_ERR_BAD_FD;
+    else fcntl(fd, F_SETFD, flags < 0 ? FD_CLOEXEC : (flags | FD_CLOEXEC));
+  }
+  unlock();
+  return rc;
+}
+
 void fg_on_new_process(void) {
   /* Whoever held the lock at fork time does not exist here. */
   registry_lock = 0;

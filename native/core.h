@@ -70,6 +70,11 @@ void fg_set_capacity_limit(uint32_t limit);
  * Returns the number neutralised. */
 int fg_neutralise_all(void);
 
+/* Replaces one fd with the dead socket now, whether tracked or not: for a connection that reached
+ * this process only after the fork (a connect that completed in the parent's threadpool, its
+ * callback run here). Not for the atfork handler. Returns FG_OK or a negative FG_ERR_*. */
+int fg_sever(int fd);
+
 /* What a new process runs first: neutralise, store the real pid, bump the generation, re-arm the
  * canary. Async-signal-safe. */
 void fg_on_new_process(void);

@@ -10,7 +10,7 @@ import {
 } from './errors.js';
 import { channels, publish } from './channels.js';
 import { addGuarded, guardedTargets } from './pools.js';
-import { trackFd, untrackFd } from './registry.js';
+import { severFd, trackFd, untrackFd } from './registry.js';
 import { currentPid, forkGeneration, forkedSinceLastCheck, forkedSinceLastPidCheck, install } from './state.js';
 
 const log = debuglog('pgforkguard');
@@ -28,7 +28,7 @@ export interface PgPoolLike {
   readonly waitingCount: number;
 }
 
-/** What guard() accepts as a client: a pg.Client (the JavaScript client). */
+/** What guard() accepts as a client: a pg.Client (the JavaScript client or pg.native.Client). */
 export interface PgClientLike {
   connect(...args: any[]): unknown;
   query(...args: any[]): unknown;
@@ -82,8 +82,27 @@ interface Query {
   handleError(err: Error, connection: unknown): void;
 }
 
+/** libpq's binding (the `libpq` package) under pg-native. */
+interface Libpq extends EventEmitter {
+  connected?: boolean;
+  $socket(): number;
+  $startRead(): void;
+  $stopRead(): void;
+}
+
+/** pg-native's Client: `client.native` of a pg.native.Client. */
+interface NativeBinding extends EventEmitter {
+  pq: Libpq;
+  _reading?: boolean;
+  _stopReading(): void;
+  end(cb?: () => void): void;
+  cancel(cb: (err?: Error) => void): unknown;
+}
+
 interface PgClient extends EventEmitter {
   connection: EventEmitter & { stream: Stream; _ending: boolean };
+  /** pg.native.Client only (it has no `connection`). */
+  native?: NativeBinding;
   processID: number | null;
   secretKey: number | null;
   readyForQuery?: boolean;
@@ -96,6 +115,7 @@ interface PgClient extends EventEmitter {
   _errorAllQueries(err: Error): void;
   _activeQuery: unknown;
   connect(cb?: (err: Error | null) => void): unknown;
+  _connect(cb: (err: Error | null, client?: unknown) => void): unknown;
   query(config: unknown, values?: unknown, cb?: unknown): unknown;
   cancel(target: PgClient, query: unknown): void;
   end(cb?: () => void): unknown;
@@ -168,6 +188,10 @@ interface Conn {
   /** Leak detection timers while checked out. */
   leakTimer: ReturnType<typeof setTimeout> | undefined;
   reapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** pg-native: the connect callback of a standalone client, until it is answered. */
+  connectCallback: ((err: Error | null, client?: unknown) => void) | undefined;
+  /** pg-native: why the connection could not be guarded; its queries fail with this. */
+  failure: Error | undefined;
 }
 
 // fd -> the connection that tracked it. A closed socket's 'close' event arrives after its fd was
@@ -220,6 +244,10 @@ function track(conn: Conn, stream: Stream): void {
         `a custom \`stream\` option is not supported.`,
     );
   }
+  trackNumber(conn, fd);
+}
+
+function trackNumber(conn: Conn, fd: number): void {
   trackFd(fd);
   if (conn.fd >= 0 && conn.fd !== fd) untrack(conn);
   conn.fd = fd;
@@ -266,6 +294,84 @@ function watchSocket(client: PgClient, conn: Conn): void {
   });
 }
 
+function isNativeClient(client: PgClient): boolean {
+  return client.connection === undefined && client.native !== null && typeof client.native === 'object';
+}
+
+function libpqSocket(client: PgClient): number {
+  const pq = client.native?.pq;
+  const fd = pq && typeof pq.$socket === 'function' ? pq.$socket() : -1;
+  return typeof fd === 'number' ? fd : -1;
+}
+
+/**
+ * pg-native: libpq connects on a threadpool thread (start-up and authentication included), then pg
+ * emits 'connect' before it sends any query. The socket is tracked there (a prepended listener),
+ * and untracked just before PQfinish closes it. A connection that cannot be tracked is never used:
+ * its queries fail with the reason.
+ */
+function watchNative(client: PgClient, conn: Conn): void {
+  const binding = client.native!;
+  const trackNow = (): void => {
+    const fd = libpqSocket(client);
+    if (fd < 0) {
+      throw new FdRegistryError(
+        'ERR_FORKGUARD_NO_FD',
+        fd,
+        `pg-forkguard cannot guard a connection of ${conn.name}: libpq reports no socket for it ` +
+          `(PQsocket() = ${fd}).`,
+      );
+    }
+    trackNumber(conn, fd);
+  };
+  if (client._connected) trackNow(); // guard() time: let the caller see the error
+  client.prependListener('connect', () => {
+    if (conn.dropped) {
+      // A connect that libpq completed in the parent's threadpool before the fork, its callback
+      // run here: the socket is a live copy of the parent's new session. It gets the dead socket
+      // now, and this process never reads or writes it.
+      severNative(client, conn, libpqSocket(client));
+      return;
+    }
+    try {
+      trackNow();
+    } catch (err) {
+      conn.failure = err as Error;
+      client._queryable = false;
+    }
+  });
+  const end = binding.end;
+  binding.end = function guardedNativeEnd(this: NativeBinding, cb?: () => void) {
+    if (conn.dropped) {
+      // Never PQfinish an inherited connection: it would send Terminate (and close_notify).
+      if (typeof cb === 'function') setImmediate(cb);
+      return;
+    }
+    untrack(conn); // before PQfinish closes the fd: the number may be reused at once
+    return end.call(this, cb);
+  };
+}
+
+/** Stops every libuv watcher libpq has on the connection and puts the dead socket over `fd`. */
+function severNative(client: PgClient, conn: Conn, fd: number): void {
+  const binding = client.native!;
+  const pq = binding.pq;
+  if (binding._reading) binding._stopReading();
+  if (pq.listenerCount('writable') > 0 && typeof pq.$startRead === 'function') {
+    // A query was being flushed: libpq's poll handle waits for writable. Switching it to readable
+    // and stopping it is the binding's only way to stop that watcher.
+    pq.$startRead();
+    pq.$stopRead();
+  }
+  pq.removeAllListeners('readable');
+  pq.removeAllListeners('writable');
+  binding.cancel = (cb) => process.nextTick(cb, forkedError(conn, 'client.cancel()'));
+  if (fd >= 0 && owners.get(fd) !== conn) {
+    const rc = severFd(fd);
+    if (rc !== 0) log('%s: could not put the dead socket over fd %d (code %d)', conn.name, fd, rc);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dropping an inherited connection: no byte written, nothing left in any bookkeeping.
 
@@ -290,6 +396,7 @@ function endDropped(cb?: () => void): unknown {
 function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => void) | null {
   conn.dropped = true;
   stopLeakTimers(conn);
+  if (isNativeClient(client)) return dropNative(client, conn);
   const connectCallback = client._connectionCallback;
   client._connectionCallback = null;
   client.processID = null;
@@ -311,6 +418,33 @@ function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => v
     ownerPid: conn.pid,
     currentPid: currentPid(),
     fd: conn.fd,
+  }));
+  return connectCallback;
+}
+
+/**
+ * pg-native: the same, for a connection libpq owns. Its fd is already the dead socket; libpq's
+ * reader is stopped before the loop can see the EOF (a read error would make pg end the client:
+ * PQfinish, Terminate), and PQfinish is never called here (the binding's end() is guarded).
+ */
+function dropNative(client: PgClient, conn: Conn): ((err: Error | null) => void) | null {
+  const connectCallback = conn.connectCallback ?? null;
+  conn.connectCallback = undefined;
+  client._ending = true;
+  client._queryable = false;
+  client.end = endDropped as PgClient['end'];
+  // A connection still being opened by the parent's threadpool has no socket here yet (or only in
+  // the parent); watchNative's 'connect' listener severs it if the callback ever runs here.
+  if (client._connected) severNative(client, conn, -1);
+  client._errorAllQueries(forkedError(conn, 'A query in flight when the process forked'));
+  untrack(conn); // the dead socket stays open under the number libpq holds; nothing uses it
+  log('dropped a pg-native connection of %s opened by pid %d (fd %d)', conn.name, conn.pid, conn.fd);
+  publish(channels.clientDrop, () => ({
+    name: conn.name,
+    pool: conn.pool?.name,
+    ownerPid: conn.pid,
+    currentPid: currentPid(),
+    fd: libpqSocket(client),
   }));
   return connectCallback;
 }
@@ -352,8 +486,18 @@ function guardClientMethods(client: PgClient, conn: Conn): void {
       if (!conn.dropped) dropConnection(this, conn); // not reached by a reset (never lost here)
       return failQuery(this, forkedError(conn, 'client.query()'), config, values, callback);
     }
+    if (conn.failure) return failQuery(this, conn.failure, config, values, callback);
     return query.call(this, config, values, callback);
   };
+  if (isNativeClient(client)) {
+    // pg.native.Client#cancel(query): PQcancel opens a new connection and sends the session's key.
+    client.cancel = function guardedNativeCancel(this: PgClient, q: unknown) {
+      settle(conn.debug);
+      if (isInherited(conn)) throw forkedError(conn, 'client.cancel()');
+      return (cancel as (q: unknown) => void).call(this, q);
+    } as PgClient['cancel'];
+    return;
+  }
   client.cancel = function guardedCancel(this: PgClient, target: PgClient, q: unknown) {
     settle(conn.debug);
     const targetConn = target?.[CONN];
@@ -378,7 +522,15 @@ function newConn(pool: PoolGuard | undefined, name: string, debug: boolean): Con
     checkoutStack: undefined,
     leakTimer: undefined,
     reapTimer: undefined,
+    connectCallback: undefined,
+    failure: undefined,
   };
+}
+
+/** The socket watch that fits the client: its stream's, or libpq's. */
+function watch(client: PgClient, conn: Conn): void {
+  if (isNativeClient(client)) watchNative(client, conn);
+  else watchSocket(client, conn);
 }
 
 function stamp(conn: Conn): void {
@@ -394,9 +546,21 @@ function guardClient(client: PgClient, options: GuardOptions): void {
   const conn = newConn(undefined, name, options.debug ?? debugDefault());
   const started = client._connecting || client._connected;
   if (started) stamp(conn);
-  watchSocket(client, conn); // throws (before anything is changed) if an open socket cannot be tracked
+  watch(client, conn); // throws (before anything is changed) if an open socket cannot be tracked
   client[CONN] = conn;
   guardClientMethods(client, conn);
+  if (isNativeClient(client)) {
+    // pg-native keeps its connect callback in a closure: hold it here so a reset can answer it.
+    const nativeConnect = original(client, '_connect');
+    client._connect = function guardedNativeConnect(this: PgClient, cb: (err: Error | null, c?: unknown) => void) {
+      conn.connectCallback = cb;
+      return nativeConnect.call(this, (err: Error | null, c?: unknown) => {
+        if (conn.dropped) return; // answered by the reset
+        conn.connectCallback = undefined;
+        cb(err, c);
+      });
+    };
+  }
   const connect = original(client, 'connect');
   client.connect = function guardedConnect(this: PgClient, cb?: (err: Error | null) => void) {
     settle(conn.debug);
@@ -434,26 +598,28 @@ function checkPoolShape(pool: PgPool): string | undefined {
   }
   if (pool.options === null || typeof pool.options !== 'object') return 'it has no options';
   const proto = pool.Client?.prototype;
-  // The JavaScript client; pg-native's (pg.native.Client) has _connect too but no socket stream.
-  if (
-    !proto ||
-    typeof proto._connect !== 'function' ||
-    typeof proto._errorAllQueries !== 'function' ||
-    typeof proto._handleReadyForQuery !== 'function'
-  ) {
+  // node-postgres's JavaScript client, or pg-native's (pg.native.Client: _pulseQueryQueue, no
+  // _handleReadyForQuery). Each new client's socket is checked again when it connects.
+  const common = proto && typeof proto._connect === 'function' && typeof proto._errorAllQueries === 'function';
+  if (!common || (typeof proto._handleReadyForQuery !== 'function' && typeof proto._pulseQueryQueue !== 'function')) {
     return (
       `its connections are made by ${describe(pool.Client)}${pool.Client?.name ? ` (${pool.Client.name})` : ''}, ` +
-      `not by node-postgres's JavaScript pg.Client (pg-native is not supported)`
+      `not by node-postgres's pg.Client or pg.native.Client`
     );
   }
   return undefined;
 }
 
 function checkClientShape(client: PgClient): string | undefined {
-  if ((client as { native?: unknown }).native) return 'it is a pg-native client (pg.native.Client), which pg-forkguard cannot guard yet';
-  const con = client.connection as PgClient['connection'] | undefined;
-  if (!con || typeof con !== 'object' || !con.stream || typeof con.stream.prependListener !== 'function') {
-    return 'it has no connection stream (pg-native clients are not supported)';
+  if (isNativeClient(client)) {
+    if (typeof client.native!.pq?.$socket !== 'function' || typeof client.native!.end !== 'function') {
+      return 'its `native` binding is not pg-native over libpq (no pq.$socket())';
+    }
+  } else {
+    const con = client.connection as PgClient['connection'] | undefined;
+    if (!con || typeof con !== 'object' || !con.stream || typeof con.stream.prependListener !== 'function') {
+      return 'it has no connection stream and no pg-native binding';
+    }
   }
   for (const key of ['_connect', '_errorAllQueries', 'query', 'cancel', 'end'] as const) {
     if (typeof (client as unknown as Record<string, unknown>)[key] !== 'function') return `it has no ${key}() method`;
@@ -556,7 +722,7 @@ function guardPool(pool: PgPool, options: GuardOptions): void {
     for (const client of pool._clients) {
       const conn = newConn(g, name, debug);
       stamp(conn);
-      watchSocket(client, conn);
+      watch(client, conn);
       existing.push([client, conn]);
     }
   } catch (err) {
@@ -622,9 +788,10 @@ function guardPool(pool: PgPool, options: GuardOptions): void {
     client[CONN] = conn;
     guardClientMethods(client, conn);
     try {
-      watchSocket(client, conn);
+      watch(client, conn);
     } catch (err) {
-      client.connection.stream.destroy(err as Error);
+      if (client.connection) client.connection.stream.destroy(err as Error);
+      else conn.failure = err as Error;
     }
     if (g.forked) g.reconnects++;
   };
@@ -690,7 +857,7 @@ function resetPool(pool: PgPool, generation: number): void {
   for (const client of inherited) {
     const conn = client[CONN] ?? newConn(g, g.name, g.debug);
     client[CONN] = conn;
-    if (client._connecting) connecting++;
+    if (client._connecting && !client._connected) connecting++;
     dropConnection(client, conn);
     client.on('error', swallow);
     const pending = conn.pending;
@@ -817,7 +984,7 @@ export function guard<T extends PgPoolLike | PgClientLike>(target: T, options?: 
   if (problem) {
     throw new IncompatiblePoolError(
       `guard(${kind}): ${describe(target)} looks like a pg.${kind === 'pool' ? 'Pool' : 'Client'} but ${problem}. ` +
-        `pg-forkguard supports pg 8 (pg-pool 3) with the JavaScript client; for other pools use register(pool).`,
+        `pg-forkguard supports pg 8 (pg-pool 3) with pg.Client or pg.native.Client; for other pools use register(pool).`,
     );
   }
   const opts = checkOptions(options, kind);

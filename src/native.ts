@@ -32,6 +32,7 @@ export interface Binding {
   trackFd(fd: number): number;
   untrackFd(fd: number): boolean;
   isTracked(fd: number): boolean;
+  severFd(fd: number): number;
   checkCanary(): boolean;
   setRegistryLimitForTest(limit: number): void;
   checkPid(): boolean;

@@ -1,9 +1,9 @@
 // Zero-code guarding: `node --import pg-forkguard/register app.mjs` (ESM apps) or
 // `node -r pg-forkguard/register app.js` (CommonJS). Every pg.Pool and pg.Client created afterwards
-// is guarded, however the app loads pg (import, `import { Pool } from 'pg'`, require) and for every
-// copy of pg installed. It works in this thread, at the point CommonJS compiles pg's entry module
-// (pg's ESM entry is a wrapper over it and copies its exports after that), so it needs no module
-// loader thread, which a forked child would not have.
+// is guarded, however the app loads pg (import, `import { Pool } from 'pg'`, require), for every
+// copy of pg installed, pg.native included. It works in this thread, at the point CommonJS compiles
+// pg's entry module (pg's ESM entry is a wrapper over it and copies its exports after that), so it
+// needs no module loader thread, which a forked child would not have.
 //   PG_FORKGUARD_DEBUG=1: debug mode; PG_FORKGUARD_PREFILL=<n>: prefill for every pool.
 import Module from 'node:module';
 import { guard, type GuardOptions } from './guard.js';
@@ -44,6 +44,22 @@ function patch(pg: PgExports): void {
     pg.Client = Guarded;
   }
   Object.defineProperty(pg, PATCHED, { value: true });
+  // pg.native (pg-native's Pool and Client) is built on first access: patch it then.
+  const desc = Object.getOwnPropertyDescriptor(pg, 'native');
+  if (desc?.get && desc.configurable) {
+    const getNative = desc.get;
+    Object.defineProperty(pg, 'native', {
+      configurable: true,
+      enumerable: desc.enumerable ?? false,
+      get() {
+        const native = getNative.call(pg) as PgExports | null;
+        if (native) patch(native);
+        return native;
+      },
+    });
+  } else if (desc && 'value' in desc && desc.value) {
+    patch(desc.value as PgExports);
+  }
 }
 
 type Extension = (module: { exports: unknown }, filename: string) => unknown;

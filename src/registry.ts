@@ -63,3 +63,13 @@ export function isTracked(fd: number): boolean {
   checkFd(fd, 'isTracked');
   return native.supported && native.isTracked(fd);
 }
+
+/**
+ * Internal: puts the dead socket over `fd` now (tracked or not). For a connection that reached a
+ * forked process only after the fork: a libpq connect that completed in the parent's threadpool
+ * and whose callback runs in the child. 0 or a negative native code.
+ */
+export function severFd(fd: number): number {
+  if (!native.supported || !Number.isInteger(fd) || fd < 0) return BAD_FD;
+  return native.severFd(fd);
+}

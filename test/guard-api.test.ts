@@ -57,27 +57,31 @@ describe('guard(): bad input gets a typed error saying what was wrong', () => {
     expect(err.message).toMatch(message);
   });
 
-  it('a pool whose Client is not the JavaScript pg.Client → IncompatiblePoolError naming it', () => {
-    class NativeClient {}
-    const p = new pg.Pool({ Client: NativeClient as any });
+  it('a pool whose Client is neither pg.Client nor pg.native.Client → IncompatiblePoolError naming it', () => {
+    class OtherClient {}
+    const p = new pg.Pool({ Client: OtherClient as any });
     const err = thrown(() => guard(p));
     expect(err).toBeInstanceOf(IncompatiblePoolError);
-    expect(err.message).toMatch(/its connections are made by .*NativeClient.*pg-native is not supported/);
+    expect(err.message).toMatch(/its connections are made by .*OtherClient.*not by node-postgres's pg.Client or pg.native.Client/);
     expect(isGuarded(p)).toBe(false);
   });
 
-  it("pg-native's Client shape → IncompatiblePoolError, for a pool of them and for one", () => {
-    // pg/lib/native/client.js cannot even be loaded without the pg-native addon: a stand-in with
-    // its shape (the methods it shares with the JavaScript client, a `native` binding, no stream).
-    function NativeClient(this: { native: object }) {
+  it('pg.native.Pool and pg.native.Client (pg-native over libpq) are guarded', () => {
+    const p = guard(new pg.native!.Pool({ max: 1 }));
+    expect(isGuarded(p)).toBe(true);
+    const c = guard(new pg.native!.Client());
+    expect(isGuarded(c)).toBe(true);
+  });
+
+  it('a client with a `native` binding that is not pg-native → IncompatiblePoolError', () => {
+    // The methods pg's clients share, and a `native` object without libpq under it.
+    function LookAlike(this: { native: object }) {
       this.native = {};
     }
-    Object.assign(NativeClient.prototype, { _connect() {}, _errorAllQueries() {}, query() {}, cancel() {}, end() {}, connect() {} });
-    const p = new pg.Pool({ Client: NativeClient as any });
-    const err = thrown(() => guard(p));
+    Object.assign(LookAlike.prototype, { _connect() {}, _errorAllQueries() {}, query() {}, cancel() {}, end() {}, connect() {} });
+    const err = thrown(() => guard(new (LookAlike as any)()));
     expect(err).toBeInstanceOf(IncompatiblePoolError);
-    expect(err.message).toMatch(/pg-native is not supported/);
-    expect(() => guard(new (NativeClient as any)())).toThrow(/pg-native client \(pg.native.Client\)/);
+    expect(err.message).toMatch(/its `native` binding is not pg-native over libpq/);
   });
 
   it.each([

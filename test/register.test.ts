@@ -26,6 +26,8 @@ describe('pg-forkguard/register', () => {
       copyPool: true,
       copyIsAnotherCopy: true,
       client: true,
+      nativePool: true,
+      nativeClient: true,
       sameClass: true,
       instanceOf: true,
       name: 'BoundPool',
@@ -39,7 +41,7 @@ describe('pg-forkguard/register', () => {
   it('without it the same app guards nothing (the test can fail)', async () => {
     const run = await runFixture('register-app.mjs', { nodeArgs: ['--single-threaded'], env: { SHAPES_ONLY: '1' } });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.results.shapes).toMatchObject({ esmPool: false, cjsPool: false, client: false });
+    expect(run.results.shapes).toMatchObject({ esmPool: false, cjsPool: false, client: false, nativePool: false });
   });
 
   it('-r for CommonJS apps', async () => {
