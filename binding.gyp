@@ -8,7 +8,7 @@
         ["OS=='win'", {
           "sources": ["native/unsupported.cc"]
         }, {
-          "sources": ["native/core.c", "native/dontfork.c", "native/binding.cc"],
+          "sources": ["native/core.c", "native/dontfork.c", "native/condvars.c", "native/binding.cc"],
           "cflags": ["-Wall", "-Wextra", "-fno-exceptions"],
           "cflags_cc": ["-Wall", "-Wextra", "-fno-exceptions", "-std=c++17"],
           "xcode_settings": {

@@ -18,6 +18,7 @@
 #include <vector>
 
 extern "C" {
+#include "condvars.h"
 #include "core.h"
 #include "dontfork.h"
 }
@@ -355,6 +356,7 @@ struct ForkTimes {
   unsigned lostReqs = 0;
   size_t ranges = 0;
   int adviseFailures = 0;
+  int condvars = 0;  // condvars other threads slept on, re-initialised in the child
   bool quiesced = false;
 };
 
@@ -381,6 +383,8 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, uint64_t quiesceTimeoutMs, unsigned
   t->adviseFailures = fg_advise_ranges(&ranges, 1);
   uint64_t t1 = NowNs();
   t->scanNs = t1 - t0;
+  // Last before the fork: which condvars do other threads sleep on (see condvars.h)?
+  t->condvars = fg_find_sleeping_condvars();
   // A threadpool thread finishing work takes wq_mutex and sends wq_async inside it. Holding it
   // across the fork means no such send is half done in the child (the spike's rare hang).
   uv_mutex_lock(&loop->wq_mutex);
@@ -403,7 +407,9 @@ pid_t ForkProcess(uv_loop_t* loop, bool raw, uint64_t quiesceTimeoutMs, unsigned
   }
   int forkErrno = errno;
   if (pid == 0) {
-    // The child. Memory is ours now; the mutex's owner does not exist here.
+    // The child. Memory is ours now; the mutex's owner does not exist here, nor do the sleepers
+    // of the condvars found above.
+    fg_reset_sleeping_condvars();
     uv_mutex_init(&loop->wq_mutex);
     fg_ranges_free(&ranges);
     // The parking tasks ran on threads this process does not have: they will never complete.
@@ -592,6 +598,7 @@ Napi::Value DoFork(Napi::Env env, bool raw, uint64_t quiesceTimeoutMs, unsigned 
   out.Set("quiesceNs", Napi::Number::New(env, double(t.quiesceNs)));
   out.Set("quiesced", Napi::Boolean::New(env, t.quiesced));
   out.Set("lostReqs", Napi::Number::New(env, t.lostReqs));
+  out.Set("condvars", Napi::Number::New(env, t.condvars));
   return out;
 }
 

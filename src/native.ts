@@ -14,6 +14,8 @@ export interface ForkResult {
   quiesceNs: number;
   quiesced: boolean;
   lostReqs?: number;
+  /** Condvars other threads slept on at the fork, re-initialised in the child (glibc 2.25-2.40). */
+  condvars: number;
 }
 
 export interface Binding {
