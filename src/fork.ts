@@ -107,16 +107,6 @@ function checkSafe(options: ForkOptions): void {
   }
   assertSupported('fork()');
   if (options.unsafe) return;
-  const major = Number(process.versions.node.split('.')[0]);
-  if (major >= 26) {
-    refuse(
-      'node-version',
-      `Node ${process.versions.node}: V8 there posts GC jobs to the platform's worker threads even with ` +
-        `--single-threaded, and in a forked child they block on a condition variable that threads which ` +
-        `no longer exist left mid-wait (children hang in GC, 3 in 60 measured). Node 20, 22 and 24 are ` +
-        `supported. guard() still protects pools across forks made by other means.`,
-    );
-  }
   if (!isMainThread) {
     refuse('worker-thread', 'called from a worker thread; only the main thread can carry on in the child.');
   }

@@ -15,4 +15,21 @@ if [ ! -x "$dir/bin/node" ]; then
 fi
 echo "test:node: $("$dir/bin/node" --version)"
 npm run build:ts --silent
+
+# pg-native's libpq is a V8 addon (NAN), not Node-API: it loads only in the major it was built for.
+# Build it for this one in a copy (kept in $dir/libpq), and swap its addon in for the run only.
+addon=node_modules/libpq/build/Release/addon.node
+if [ -f "$addon" ]; then
+  if [ ! -f "$dir/libpq/build/Release/addon.node" ]; then
+    rm -rf "$dir/libpq" && cp -r node_modules/libpq "$dir/libpq" && rm -rf "$dir/libpq/build"
+    # npm exports npm_config_nodedir (the local headers of the machine's Node), and node-gyp
+    # prefers it to --nodedir: set it to this major's headers instead.
+    (cd "$dir/libpq" && PATH="$OLDPWD/$dir/bin:$PATH" npm_config_nodedir="$OLDPWD/$dir" \
+      "$OLDPWD/node_modules/.bin/node-gyp" rebuild >/dev/null) \
+      || { echo "test:node: could not build libpq for Node $major"; exit 1; }
+  fi
+  cp "$addon" "$dir/addon.node.default"
+  trap 'cp "$dir/addon.node.default" "$addon"' EXIT
+  cp "$dir/libpq/build/Release/addon.node" "$addon"
+fi
 PATH="$PWD/$dir/bin:$PATH" node_modules/.bin/vitest run --config test/vitest.config.mts "$@"
