@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { isMainThread } from 'node:worker_threads';
 import { ForkGuardError, ForkUnsupportedError } from './errors.js';
 import { native } from './native.js';
@@ -77,6 +78,16 @@ function fixPid(): void {
   });
 }
 
+// crypto.randomUUID() (and globalThis.crypto.randomUUID()) hands out UUIDs from a buffer of random
+// bytes that it refills every 128 UUIDs (kBatchSize in Node's lib/internal/crypto/random.js, 128 in
+// Node 20 to 26). A new process inherits the parent's buffer and position, so both would hand out
+// the same next UUIDs: duplicate primary keys. 128 calls cross the refill point exactly once, so
+// every later UUID here comes from fresh bytes (OpenSSL reseeds itself in a new pid). ~20 µs.
+const UUID_BATCH = 128;
+function refreshUuidCache(): void {
+  for (let i = 0; i < UUID_BATCH; i++) randomUUID();
+}
+
 function runAll(set: Set<Listener>, generation: number, what: string): void {
   for (const listener of [...set]) {
     try {
@@ -97,6 +108,7 @@ export function enterNewProcess(): boolean {
   handledGeneration = generation;
   native.markNotified();
   fixPid();
+  refreshUuidCache();
   runAll(resetListeners, generation, 'pool reset');
   runAll(childListeners, generation, "onFork 'child' hook");
   return true;
