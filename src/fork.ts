@@ -1,3 +1,4 @@
+import { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { inspect } from 'node:util';
 import { isMainThread, type Worker } from 'node:worker_threads';
@@ -183,7 +184,27 @@ export function waitpid(pid: number): Promise<ExitStatus> {
 onNewProcess('reset', () => {
   children.clear();
   native.forgetChildren();
+  releaseInheritedSubprocesses();
 });
+
+/**
+ * Nor are the parent's child_process children: only their parent can wait for them, so their
+ * 'exit' never comes here and a ref'd one would keep this process alive for as long as it runs.
+ * Their stdout/stderr pipes, read here too, would split the subprocess's output between the two
+ * processes, and their IPC channel its messages. This process lets go of its copies: unref'd, stdio
+ * destroyed, IPC no longer read. Closing a copy of a pipe sends nothing; the parent's is untouched.
+ */
+function releaseInheritedSubprocesses(): void {
+  const active = (process as unknown as { _getActiveHandles?(): unknown[] })._getActiveHandles?.() ?? [];
+  for (const sub of active) {
+    if (!(sub instanceof ChildProcess) || sub.exitCode !== null || sub.signalCode !== null) continue;
+    sub.unref();
+    for (const stream of sub.stdio) if (stream && !stream.destroyed) stream.destroy();
+    const channel = (sub as { channel?: { readStop?(): void; unref?(): void } | null }).channel;
+    channel?.readStop?.();
+    channel?.unref?.();
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Leaving a fork() child. Node's own exit paths join threads that do not exist in the child, and a

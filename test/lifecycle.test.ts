@@ -23,6 +23,24 @@ describe('how a fork() child ends', () => {
     expect(main.handledUncaught.status.code).toBe(6);
   });
 
+  it("the parent's child_process children: unguarded the child waits for them and reads their output", async () => {
+    const run = await runFixture('subprocess.mjs', { args: ['raw'] });
+    expect(run.code, run.stderr).toBe(0);
+    const { parent } = run.results;
+    expect(parent.child.hung).toBe(true); // still waiting for an exit only the parent can see
+    expect(parent.lines).toBeLessThan(30); // and it took some of the subprocess's lines
+  });
+
+  it("after fork() the child lets go of them: it exits at once, the parent reads every line", async () => {
+    const run = await runFixture('subprocess.mjs', { args: ['fork'] });
+    expect(run.code, run.stderr).toBe(0);
+    const { parent, child } = run.results;
+    expect(parent.child).toEqual({ status: { code: 0, signal: null }, hung: false });
+    expect(parent.subRunningWhenChildEnded).toBe(true);
+    expect(child.read).toBe(0);
+    expect(parent.lines).toBe(30);
+  });
+
   it('children whose loop just drains exit by themselves, the first forked right after install()', async () => {
     const run = await runFixture('drain.mjs');
     expect(run.code, run.stderr).toBe(0);
