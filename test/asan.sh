@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 libasan=$(gcc -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "test:asan: libasan.so not found (apt-get install libasan8 / gcc)"; exit 1; }
-trap 'echo "test:asan: rebuilding the normal addon"; npx node-gyp rebuild >/dev/null 2>&1' EXIT
+trap 'echo "test:asan: rebuilding the normal addon"; PG_FORKGUARD_SANITIZE= npx node-gyp rebuild >/dev/null 2>&1' EXIT
 PG_FORKGUARD_SANITIZE=address npx node-gyp rebuild >/dev/null
 [ "$(nm -D build/Release/pg_forkguard.node | grep -c __asan_)" -gt 0 ] || { echo "test:asan: the addon is not instrumented"; exit 1; }
 npm run build:ts --silent
