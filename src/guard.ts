@@ -411,15 +411,20 @@ function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => v
   // Destroying closes this process's copy of the fd: no FIN (the parent still holds the socket)
   // and no bytes. The 'close' event then untracks it here.
   client.connection.stream.destroy();
-  log('dropped a connection of %s opened by pid %d (fd %d)', conn.name, conn.pid, conn.fd);
+  announceDrop(conn, 'connection', conn.fd);
+  return connectCallback;
+}
+
+/** NODE_DEBUG line and `pgforkguard:client:drop` event for one inherited connection let go. */
+function announceDrop(conn: Conn, what: string, fd: number): void {
+  log('dropped a %s of %s opened by pid %d (fd %d)', what, conn.name, conn.pid, fd);
   publish(channels.clientDrop, () => ({
     name: conn.name,
     pool: conn.pool?.name,
     ownerPid: conn.pid,
     currentPid: currentPid(),
-    fd: conn.fd,
+    fd,
   }));
-  return connectCallback;
 }
 
 /**
@@ -438,14 +443,7 @@ function dropNative(client: PgClient, conn: Conn): ((err: Error | null) => void)
   if (client._connected) severNative(client, conn, -1);
   client._errorAllQueries(forkedError(conn, 'A query in flight when the process forked'));
   untrack(conn); // the dead socket stays open under the number libpq holds; nothing uses it
-  log('dropped a pg-native connection of %s opened by pid %d (fd %d)', conn.name, conn.pid, conn.fd);
-  publish(channels.clientDrop, () => ({
-    name: conn.name,
-    pool: conn.pool?.name,
-    ownerPid: conn.pid,
-    currentPid: currentPid(),
-    fd: libpqSocket(client),
-  }));
+  announceDrop(conn, 'pg-native connection', libpqSocket(client));
   return connectCallback;
 }
 

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { runFixture, type FixtureRun } from './helpers.js';
+import { childExitedCleanly, ok, runFixture } from './helpers.js';
 
 // Every scenario runs in a fixture (node --single-threaded), never in this worker. Unguarded runs
 // come first: they prove that the failure each guarded test rules out really happens here.
 
-function ok(run: FixtureRun): void {
-  expect(run.timedOut, run.stderr).toBe(false);
-  expect(run.code, run.stderr).toBe(0);
-}
-
-function childExitedCleanly(parent: any): void {
-  expect(parent.child.hung, JSON.stringify(parent.child.where)).toBe(false);
-  expect(parent.child.status).toEqual({ code: 0, signal: null });
-}
 
 const scenario = (name: string, mode = 'guarded', transport = 'tcp', env: Record<string, string> = {}) =>
   runFixture('scenarios.mjs', { args: [name, mode, transport], env, timeoutMs: 90_000 });

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -89,4 +89,16 @@ export function runFixture(
       resolve({ code, signal, stdout, stderr, timedOut, results });
     });
   });
+}
+
+/** The fixture ran to its end by itself (no deadline kill) and exited 0. */
+export function ok(run: FixtureRun): void {
+  expect(run.timedOut, run.stderr).toBe(false);
+  expect(run.code, run.stderr).toBe(0);
+}
+
+/** A fixture parent's report of its fork child: it ended by itself, with code 0. */
+export function childExitedCleanly(parent: any): void {
+  expect(parent.child.hung, JSON.stringify(parent.child.where)).toBe(false);
+  expect(parent.child.status).toEqual({ code: 0, signal: null });
 }

@@ -2,19 +2,10 @@
 // JavaScript client, on a real Postgres. libpq owns these sockets: the guard tracks PQsocket() when
 // pg emits 'connect', stops libpq's reader in the child, and never lets PQfinish run there.
 import { describe, expect, it } from 'vitest';
-import { runFixture, type FixtureRun } from './helpers.js';
+import { childExitedCleanly, ok, runFixture } from './helpers.js';
 
 const NATIVE = { NATIVE: '1' };
 
-function ok(run: FixtureRun): void {
-  expect(run.timedOut, run.stderr).toBe(false);
-  expect(run.code, run.stderr).toBe(0);
-}
-
-function childExitedCleanly(parent: any): void {
-  expect(parent.child.hung, JSON.stringify(parent.child.where)).toBe(false);
-  expect(parent.child.status).toEqual({ code: 0, signal: null });
-}
 
 const scenario = (name: string, mode = 'guarded', transport = 'tcp') =>
   runFixture('scenarios.mjs', { args: [name, mode, transport], env: NATIVE, timeoutMs: 90_000 });
