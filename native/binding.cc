@@ -621,7 +621,7 @@ Napi::Value RawFork(const Napi::CallbackInfo& info) {
   return DoFork(info.Env(), true, TimeoutArg(info), DnsArg(info));
 }
 
-// Learns how libuv marks completed DNS work (see CompletedDns). Called by install().
+// Learns how libuv marks completed DNS work (see CompletedDns). Called by the first fork() (src/fork.ts).
 Napi::Value PrepareFork(const Napi::CallbackInfo& info) {
   LearnDnsDone(LoopOf(info.Env()));
   return Napi::Boolean::New(info.Env(), gaiDone != nullptr);

@@ -116,34 +116,6 @@ export class ForkedConnectionError extends ForkGuardError {
   }
 }
 
-/** No client came free within the pool's connectionTimeoutMillis; says how full the pool was. */
-export class CheckoutTimeoutError extends ForkGuardError {
-  readonly poolName: string;
-  readonly max: number;
-  readonly busy: number;
-  readonly idle: number;
-  readonly waiting: number;
-  readonly waitedMs: number;
-  constructor(info: { poolName: string; max: number; busy: number; idle: number; waiting: number; waitedMs: number; timeoutMs: number }, cause: unknown) {
-    super(
-      'ERR_FORKGUARD_CHECKOUT_TIMEOUT',
-      `pool "${info.poolName}": no client within connectionTimeoutMillis (${info.timeoutMs} ms; waited ` +
-        `${info.waitedMs} ms). The pool has max ${info.max}: ${info.busy} busy, ${info.idle} idle, ` +
-        `${info.waiting} waiting. ` +
-        (info.busy >= info.max
-          ? 'Every client is checked out: release clients sooner (look for leaks: guard(pool, { leakDetectionMs })), or raise max.'
-          : 'Connecting took too long: check the server and the network, or raise connectionTimeoutMillis.'),
-      { cause },
-    );
-    this.poolName = info.poolName;
-    this.max = info.max;
-    this.busy = info.busy;
-    this.idle = info.idle;
-    this.waiting = info.waiting;
-    this.waitedMs = info.waitedMs;
-  }
-}
-
 /** A pool registry is at maxPools and no pool can be evicted (overflow 'throw', or 'wait' timed out). */
 export class PoolLimitError extends ForkGuardError {
   readonly maxPools: number;

@@ -26,7 +26,6 @@ export const {
   FdRegistryError,
   ForkedConnectionError,
   IncompatiblePoolError,
-  CheckoutTimeoutError,
   PoolLimitError,
   InvalidArgumentError,
   NativeLoadError,

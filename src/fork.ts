@@ -280,6 +280,7 @@ function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHo
   // A fork that happened behind our back must be settled before we fork again.
   enterNewProcess();
   for (const h of [...hooks]) callHook(h, 'before');
+  learnDnsDone();
   const dns = dnsRequestsInFlight();
   const parentPid = currentPid();
   let result: ForkResult;
@@ -332,6 +333,17 @@ function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHo
 }
 
 let lastFork: ForkResult | undefined;
+
+// fork() tells completed DNS work from other threadpool work by libuv's completion function, which
+// it learns from two lookups of its own (getaddrinfo and getnameinfo of localhost). They run at the
+// first fork(), not at import or guard(): a process that never forks does no lookup and starts no
+// threadpool thread for pg-forkguard.
+let dnsLearnt = false;
+function learnDnsDone(): void {
+  if (dnsLearnt) return;
+  dnsLearnt = true;
+  native.prepareFork();
+}
 
 // DNS lookups in flight: those still queued in libuv's threadpool never complete in the child.
 function dnsRequestsInFlight(): number {

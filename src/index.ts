@@ -1,15 +1,8 @@
 export { install, isInstalled, forkGeneration, currentPid } from './state.js';
 export { trackFd, untrackFd, isTracked } from './registry.js';
 export { fork, onFork, waitpid, type ForkOptions, type ForkHooks, type ExitStatus } from './fork.js';
-export {
-  guard,
-  isGuarded,
-  stats,
-  type GuardOptions,
-  type PoolStats,
-  type PgPoolLike,
-  type PgClientLike,
-} from './guard.js';
+export { guard, isGuarded, stats, type GuardOptions, type PoolStats, type PgPoolLike, type PgClientLike } from './guard.js';
+export type { CheckoutDetail } from './checkout.js';
 export { register, unregister, type Resettable } from './pools.js';
 export {
   createPoolRegistry,
@@ -26,7 +19,6 @@ export {
   FdRegistryError,
   ForkedConnectionError,
   IncompatiblePoolError,
-  CheckoutTimeoutError,
   PoolLimitError,
   InvalidArgumentError,
   NativeLoadError,

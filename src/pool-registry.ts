@@ -1,6 +1,6 @@
 import { ForkGuardError, IncompatiblePoolError, InvalidArgumentError, PoolLimitError, describe } from './errors.js';
 import { channels, publish } from './channels.js';
-import { guard, isGuarded, poolStats, type GuardOptions, type PgPoolLike } from './guard.js';
+import { guard, poolStats, type GuardOptions, type PgPoolLike } from './guard.js';
 
 export type EvictReason = 'lru' | 'idle' | 'manual' | 'end';
 export type OverflowPolicy = 'throw' | 'wait' | 'allow';
@@ -246,7 +246,7 @@ export function createPoolRegistry<K, P extends PgPoolLike>(options: PoolRegistr
       if (pool === null || typeof pool !== 'object' || typeof (pool as PgPoolLike).connect !== 'function') {
         throw new IncompatiblePoolError(`registry "${name}": create(${label(key)}) must return a pg.Pool, returned ${describe(pool)}.`);
       }
-      if (!isGuarded(pool)) guard(pool, { ...options.guard, name: `${name}:${String(key)}` });
+      if (poolStats(pool) === undefined) guard(pool, { ...options.guard, name: `${name}:${String(key)}` });
       return pool;
     })();
     e.creating = creating;

@@ -19,14 +19,27 @@ interface Entry {
 // Insertion-ordered: pools are reset in the order they were guarded or registered.
 const entries = new Set<Entry>();
 const registered = new Map<object, Entry>();
+// A guarded object that becomes unreachable takes its entry with it: nothing is kept for it.
+const forget = new FinalizationRegistry<Entry>((entry) => entries.delete(entry));
 
-/** For guard.ts: puts a pg pool or client on the list reset in every new process. */
+export type GuardedEntry = Entry;
+
+/** For the guard: puts a pg pool or client on the list reset in every new process. */
 export function addGuarded(
   target: object,
   reset: (target: object, generation: number) => void,
   label: (target: object) => string,
-): void {
-  entries.add({ weak: new WeakRef(target), reset, label });
+): Entry {
+  const entry: Entry = { weak: new WeakRef(target), reset, label };
+  entries.add(entry);
+  forget.register(target, entry, entry);
+  return entry;
+}
+
+/** Takes a guarded object off the list (a standalone client whose connection closed). */
+export function removeGuarded(entry: Entry): void {
+  entries.delete(entry);
+  forget.unregister(entry);
 }
 
 /** Guarded targets still alive, in guard order. */

@@ -151,7 +151,6 @@ export function install(): boolean {
   assertSupported('install()');
   const armed = native.install() === 1;
   if (!hookStarted && isMainThread) {
-    native.prepareFork();
     native.startHook(
       () => {
         enterNewProcess();

@@ -183,6 +183,7 @@ describe('guarded pg.Pool scenarios', () => {
     expect(child.processID).toBeNull();
     expect(child.secretKey).toBeNull();
     expect(child.guardedCancel).toBe('ForkedConnectionError');
+    expect(child.plainCancel).toBe('ForkedConnectionError');
     expect(parent.result).toBe('finished');
   });
 

@@ -1,0 +1,85 @@
+// Dropping an inherited connection in a forked child: no byte written, nothing left in any
+// bookkeeping, its queries failed with ForkedConnectionError.
+import { debuglog } from 'node:util';
+import { channels, publish } from './channels.js';
+import { stopLeakTimers } from './checkout.js';
+import { type Conn, forkedError } from './conn.js';
+import {
+  type PgClient,
+  clientStream,
+  isConnected,
+  isNativeClient,
+  killClient,
+  killNativeClient,
+  libpqSocket,
+  streamFd,
+} from './pg-internals.js';
+import { currentPid } from './state.js';
+import { severNative, untrack } from './tracking.js';
+
+const log = debuglog('pgforkguard');
+
+/** Installed on a dropped client in the child: ending it sends nothing (no Terminate). */
+function endDropped(cb?: () => void): unknown {
+  if (typeof cb === 'function') {
+    process.nextTick(cb);
+    return undefined;
+  }
+  return Promise.resolve();
+}
+
+/** The 'error' listener a dropped client keeps, so that a late error never crashes the child. */
+export function swallow(err: Error): void {
+  log('late error on a dropped connection: %s', err?.message);
+}
+
+/**
+ * Lets go of a connection inherited from the parent. Its fd is already a dead socket (the child
+ * handler saw to that), so even a stray write would reach nothing; this makes sure pg does not try:
+ * no Terminate, no TLS close_notify, no CancelRequest (the cancel key is wiped). Queries pending on
+ * it fail with ForkedConnectionError. Returns the connect callback it took away, if connecting.
+ */
+export function dropConnection(client: PgClient, conn: Conn): ((err: Error | null) => void) | null {
+  conn.dropped = true;
+  stopLeakTimers(conn);
+  if (isNativeClient(client)) return dropNative(client, conn);
+  const connectCallback = killClient(client, forkedError(conn, 'A query in flight when the process forked'));
+  client.end = endDropped as PgClient['end'];
+  // Destroying closes this process's copy of the fd: no FIN (the parent still holds the socket)
+  // and no bytes; its 'close' event then untracks it here. A stream with no fd of its own (a
+  // custom `stream` option, under the hook) is left alone: destroying it could run code that writes.
+  const stream = clientStream(client);
+  if (stream && streamFd(stream) >= 0) stream.destroy();
+  announceDrop(conn, 'connection', conn.fd);
+  return connectCallback;
+}
+
+/** NODE_DEBUG line and `pgforkguard:client:drop` event for one inherited connection let go. */
+function announceDrop(conn: Conn, what: string, fd: number): void {
+  log('dropped a %s of %s opened by pid %d (fd %d)', what, conn.name, conn.pid, fd);
+  publish(channels.clientDrop, () => ({
+    name: conn.name,
+    pool: conn.pool?.name,
+    ownerPid: conn.pid,
+    currentPid: currentPid(),
+    fd,
+  }));
+}
+
+/**
+ * pg-native: the same, for a connection libpq owns. Its fd is already the dead socket; libpq's
+ * reader is stopped before the loop can see the EOF (a read error would make pg end the client:
+ * PQfinish, Terminate), and PQfinish is never called here (the binding's end() is guarded).
+ */
+function dropNative(client: PgClient, conn: Conn): ((err: Error | null) => void) | null {
+  const connectCallback = conn.connectCallback ?? null;
+  conn.connectCallback = undefined;
+  client.end = endDropped as PgClient['end'];
+  // A connection still being opened by the parent's threadpool has no socket here yet (or only in
+  // the parent); watchNative's 'connect' listener severs it if the callback ever runs here.
+  if (isConnected(client)) severNative(client, conn, -1);
+  killNativeClient(client, forkedError(conn, 'A query in flight when the process forked'));
+  untrack(conn); // the dead socket stays open under the number libpq holds; nothing uses it
+  announceDrop(conn, 'pg-native connection', libpqSocket(client));
+  return connectCallback;
+}

@@ -1,0 +1,44 @@
+// How the guard attaches to pg: each method it needs is wrapped once, on the prototype that owns
+// it, and the wrapper looks for the guard's record on the instance. The classes keep their
+// identity (every client stays `instanceof pg.Client`), and instrumentation that patches the same
+// prototypes before or after (APM agents, test spies) sees every call, as with plain pg.
+
+const patched = new WeakMap<object, Set<string>>();
+
+type Method = (this: any, ...args: any[]) => unknown;
+
+/** The object in `proto`'s chain (itself included) that owns `name`, or undefined. */
+function ownerOf(proto: object | null, name: string): object | undefined {
+  for (let p = proto; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+    if (Object.prototype.hasOwnProperty.call(p, name)) return p;
+  }
+  return undefined;
+}
+
+/**
+ * Replaces `name` on the nearest prototype of `proto`'s chain that defines it with
+ * `make(original)`, once per prototype and name. The wrapper keeps the original's name, length
+ * and property attributes. False if no prototype defines it as a function.
+ */
+export function patchMethod(proto: object, name: string, make: (original: Method) => Method): boolean {
+  const owner = ownerOf(proto, name);
+  if (owner === undefined) return false;
+  let names = patched.get(owner);
+  if (names?.has(name)) return true;
+  const desc = Object.getOwnPropertyDescriptor(owner, name)!;
+  const original = desc.value as Method | undefined;
+  if (typeof original !== 'function') return false;
+  const wrapper = make(original);
+  Object.defineProperty(wrapper, 'name', { value: original.name, configurable: true });
+  Object.defineProperty(wrapper, 'length', { value: original.length, configurable: true });
+  Object.defineProperty(owner, name, { ...desc, value: wrapper });
+  if (!names) patched.set(owner, (names = new Set()));
+  names.add(name);
+  return true;
+}
+
+/** True if `name` was patched on a prototype of `proto`'s chain. */
+export function isPatched(proto: object | null, name: string): boolean {
+  const owner = ownerOf(proto, name);
+  return owner !== undefined && patched.get(owner)?.has(name) === true;
+}

@@ -1,0 +1,60 @@
+// Guarded pg.Clients that belong to no guarded pool (knex, slonik and others keep their own pools
+// of them). One is on the reset list only while its connection is open.
+import { setStandaloneConnect } from './client-patches.js';
+import { CONN, type Conn, connOf, debugDefault, forkedError, isInherited, mark, newConn, stamp } from './conn.js';
+import { dropConnection, swallow } from './drop.js';
+import { type PgClient, hasStarted } from './pg-internals.js';
+import { watch } from './pool-patches.js';
+import { type GuardedEntry, addGuarded, removeGuarded } from './pools.js';
+
+let clientCount = 0;
+const entries = new WeakMap<Conn, GuardedEntry>();
+
+function onReset(client: object): void {
+  resetClient(client as PgClient);
+}
+
+function listed(client: PgClient, conn: Conn): void {
+  if (entries.has(conn)) return;
+  const name = conn.name;
+  entries.set(conn, addGuarded(client, onReset, () => `client "${name}"`));
+}
+
+function unlisted(conn: Conn): void {
+  const entry = entries.get(conn);
+  if (entry) removeGuarded(entry);
+  entries.delete(conn);
+}
+
+setStandaloneConnect(listed);
+
+/** Guards one client; `lenient` (the hook): what cannot be guarded at the fd level runs unguarded. */
+export function guardClient(client: PgClient, options: { name?: string; debug?: boolean }, lenient: boolean): Conn {
+  const name = options.name ?? `client-${++clientCount}`;
+  const conn = newConn(undefined, name, options.debug ?? debugDefault(), lenient);
+  conn.onClosed = () => unlisted(conn);
+  watch(client, conn); // throws (before anything is changed) if an open socket cannot be tracked
+  mark(client, CONN, conn);
+  if (hasStarted(client)) {
+    stamp(conn);
+    listed(client, conn);
+  }
+  return conn;
+}
+
+function resetClient(client: PgClient): void {
+  const conn = connOf(client);
+  if (!conn || conn.dropped || !isInherited(conn)) return;
+  unlisted(conn);
+  const listened = client.listenerCount('error') > 0;
+  const connectCallback = dropConnection(client, conn);
+  client.on('error', swallow);
+  const err = forkedError(conn, 'This guarded pg.Client');
+  process.nextTick(() => {
+    if (connectCallback) connectCallback(err);
+    else if (listened) client.emit('error', err);
+    else {
+      process.emitWarning(`pg-forkguard: ${err.message}`, { code: 'FORKGUARD_CLIENT_DROPPED' });
+    }
+  });
+}
