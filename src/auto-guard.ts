@@ -89,14 +89,31 @@ function enable(): void {
   setHookCoverage((t) => coversPool(t) || inChain(t, clientProtos));
 }
 
-function patchPair(Pool: Ctor | undefined, Client: Ctor | undefined): void {
-  if (Pool && typeof Pool === 'function') {
-    patchPoolClass(Pool.prototype);
+function isPoolClass(C: unknown): C is Ctor {
+  const proto = typeof C === 'function' ? (C as Ctor).prototype as Record<string, unknown> : undefined;
+  return !!proto && typeof proto._pulseQueue === 'function' && typeof proto.newClient === 'function';
+}
+
+/**
+ * Patches a class of pg or pg-pool as soon as its module is compiled (pg/lib/client.js,
+ * pg/lib/native/client.js, pg-pool's index.js), before anything else can wrap its methods: the
+ * guard's wrappers sit innermost, so instrumentation that patches a module twice and relies on
+ * shimmer's marks to notice (OpenTelemetry patches pg/lib/client.js, then pg) still sees its own.
+ */
+export function hookClass(C: unknown): void {
+  if (isPgClientClass(C)) patchClientClass((C as Ctor).prototype, isNativeClientClass(C));
+  else if (isPoolClass(C)) patchPoolClass(C.prototype);
+}
+
+/** Patches (if not yet) and covers a Pool and Client class pair of a pg copy in the tested range. */
+function cover(Pool: Ctor | undefined, Client: Ctor | undefined): void {
+  if (isPoolClass(Pool)) {
+    hookClass(Pool);
     poolProtos.add(Pool.prototype);
   }
-  if (Client && typeof Client === 'function' && isPgClientClass(Client)) {
-    patchClientClass(Client.prototype, isNativeClientClass(Client));
-    clientProtos.add(Client.prototype);
+  if (isPgClientClass(Client)) {
+    hookClass(Client);
+    clientProtos.add(Client!.prototype);
   }
 }
 
@@ -113,7 +130,7 @@ export function hookPg(pg: PgExports): void {
     return;
   }
   enable();
-  patchPair(Pool, Client);
+  cover(Pool, Client);
   copies++;
   // pg.native (pg-native's Client) is built on first access: patch it then.
   const desc = Object.getOwnPropertyDescriptor(pg, 'native');
@@ -124,12 +141,12 @@ export function hookPg(pg: PgExports): void {
       enumerable: desc.enumerable ?? false,
       get() {
         const native = getNative.call(pg) as PgExports | null;
-        if (native) patchPair(native.Pool, native.Client);
+        if (native) cover(native.Pool, native.Client);
         return native;
       },
     });
   } else if (desc && 'value' in desc && desc.value) {
     const native = desc.value as PgExports;
-    patchPair(native.Pool, native.Client);
+    cover(native.Pool, native.Client);
   }
 }

@@ -94,6 +94,26 @@ export interface PgPool extends EventEmitter {
   readonly waitingCount: number;
 }
 
+/**
+ * Every private member of pg and pg-pool this module reads or writes, by the object that has it
+ * (test/pg-contract.test.ts checks each on live objects of every tested pg version).
+ */
+export const CONTRACT = {
+  /** A connected pg.Client. */
+  client: ['connection', 'processID', 'secretKey', 'readyForQuery', '_connecting', '_connected', '_ending', '_queryable', '_connectionCallback'],
+  clientMethods: ['connect', '_connect', 'query', 'cancel', 'end', '_errorAllQueries', '_handleReadyForQuery'],
+  /** Its pg Connection, and the socket under it. */
+  connection: ['stream', '_ending'],
+  socket: ['_handle', 'connecting', 'destroyed'],
+  /** A pg.Pool (pg-pool). */
+  pool: ['options', 'Client', 'Promise', 'ending', 'ended', '_clients', '_idle', '_pendingQueue'],
+  poolMethods: ['connect', 'end', 'newClient', '_acquireClient', '_release', '_remove', '_pulseQueue'],
+  /** An entry of pool._idle. */
+  idleItem: ['client', 'idleListener', 'timeoutId'],
+  /** pg-pool's timeout messages (isPgTimeout). */
+  timeoutMessages: ['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout'],
+} as const;
+
 /** The pool methods the guard wraps (on the prototype that owns each). */
 export const POOL_METHODS = ['connect', 'end', 'newClient', '_acquireClient', '_release', '_remove'] as const;
 /** The client methods the guard wraps; pg-native's client also gets `_connect`. */
@@ -398,10 +418,7 @@ export function connectionTimeoutMs(pool: PgPool): number {
 
 /** pg-pool's two ways of saying connectionTimeoutMillis ran out: waiting in the queue, and connecting. */
 export function isPgTimeout(err: Error): boolean {
-  return (
-    err.message === 'timeout exceeded when trying to connect' ||
-    err.message === 'Connection terminated due to connection timeout'
-  );
+  return (CONTRACT.timeoutMessages as readonly string[]).includes(err.message);
 }
 
 /** pg-pool's release function on a checked-out client (set by _acquireClient). */

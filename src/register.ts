@@ -6,7 +6,7 @@
 // wrapper over it), so it needs no module loader thread, which a forked child would not have.
 //   PG_FORKGUARD_DEBUG=1: debug mode; PG_FORKGUARD_PREFILL=<n>: prefill for every pool.
 import Module from 'node:module';
-import { type PgExports, hookPg, hookedCopies } from './auto-guard.js';
+import { type PgExports, hookClass, hookPg, hookedCopies } from './auto-guard.js';
 import { onFork } from './fork.js';
 import { isPgClientClass } from './pg-internals.js';
 
@@ -31,7 +31,9 @@ const extensions = (Module as unknown as { _extensions: Record<string, Extension
 const compileJs = extensions['.js']!;
 extensions['.js'] = function (this: unknown, module, filename) {
   const result = compileJs.call(this, module, filename);
-  if (isPgEntry(filename, module.exports)) hookPg(module.exports);
+  const exported = module.exports;
+  if (typeof exported === 'function') hookClass(exported);
+  else if (isPgEntry(filename, exported)) hookPg(exported);
   return result;
 };
 
