@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { childExitedCleanly, ok, runFixture } from './helpers.js';
+import {
+  expectChildEndsOnlyItsOwn,
+  expectCleanShare,
+  expectHeldClientRefused,
+  expectInFlightRejectedInChild,
+  expectParentKilled,
+  expectTransactionOnce,
+  expectWrongResults,
+} from './scenario-checks.js';
 
 // Every scenario runs in a fixture (node --single-threaded), never in this worker. Unguarded runs
 // come first: they prove that the failure each guarded test rules out really happens here.
@@ -10,23 +19,11 @@ const scenario = (name: string, mode = 'guarded', transport = 'tcp', env: Record
 
 describe('unguarded pg.Pool: the corruption is real', () => {
   it('results are delivered to the wrong process, with no error at all', async () => {
-    const run = await runFixture('share.mjs', { args: ['unguarded', 'tcp'], timeoutMs: 90_000 });
-    expect(run.timedOut, run.stderr).toBe(false);
-    const { parent, child1, child2 } = run.results;
-    const wrong = [parent, child1, child2].filter(Boolean).reduce((n, r) => n + r.tally.wrong, 0);
-    expect(wrong).toBeGreaterThan(0);
-    // A sample: a value one process sent, answered to the other.
-    const sample = [parent, child1, child2].find((r) => r?.tally.samples.length)!.tally.samples[0];
-    expect(sample.got).not.toBe(sample.sent);
+    expectWrongResults(await runFixture('share.mjs', { args: ['unguarded', 'tcp'], timeoutMs: 90_000 }));
   });
 
   it("a child's pool.end() terminates the parent's sessions", async () => {
-    const run = await scenario('child-end', 'unguarded');
-    ok(run);
-    const { parent } = run.results;
-    expect(parent.poolErrors.length).toBeGreaterThan(0);
-    expect(parent.poolErrors[0]).toBe('Connection terminated unexpectedly');
-    expect(parent.after).not.toEqual(parent.before);
+    expectParentKilled(await scenario('child-end', 'unguarded'));
   });
 
   it("the child's statements land in the parent's open transaction", async () => {
@@ -62,43 +59,13 @@ describe('unguarded pg.Pool: the corruption is real', () => {
 
 describe.each(['tcp', 'unix', 'tls'])('guarded pg.Pool shared by a parent and two children over %s', (transport) => {
   it('0 wrong results, 0 parent errors, parent sessions unchanged, 100+ queries in each child', async () => {
-    const run = await runFixture('share.mjs', { args: ['guarded', transport], timeoutMs: 90_000 });
-    ok(run);
-    const { parent, child1, child2 } = run.results;
-    expect(parent.tally).toMatchObject({ wrong: 0, forked: 0, timeouts: 0, errors: {}, poolErrors: [] });
-    expect(parent.tally.ok).toBeGreaterThan(100);
-    // The same backends before and after two forks, and no reconnect in the parent.
-    expect(parent.after).toEqual(parent.before);
-    expect(parent.before).toHaveLength(4);
-    expect(parent.connects).toBe(4);
-    for (const [i, child] of [child1, child2].entries()) {
-      expect(parent.children[i].hung).toBe(false);
-      expect(parent.children[i].status).toEqual({ code: 0, signal: null });
-      // Queries were in flight on the inherited connections at the fork ...
-      expect(child.inFlightAtFork).toBeGreaterThan(0);
-      // ... and failed with ForkedConnectionError (one per worker at most), never with a wrong row.
-      expect(child.tally.forked).toBeLessThanOrEqual(4);
-      expect(child.tally).toMatchObject({ wrong: 0, timeouts: 0, errors: {}, poolErrors: [] });
-      expect(child.tally.ok).toBeGreaterThanOrEqual(100);
-      expect(child.ms).toBeGreaterThanOrEqual(2000);
-      // Inherited connections were dropped before the child ran anything, fresh ones opened.
-      expect(child.stats).toMatchObject({ name: 'share', generation: 1, total: 0, droppedInherited: 4 });
-      expect(child.statsAfter.reconnects).toBeGreaterThan(0);
-      expect(child.end).toBe('ended');
-    }
+    expectCleanShare(await runFixture('share.mjs', { args: ['guarded', transport], timeoutMs: 90_000 }));
   });
 });
 
 describe('guarded pg.Pool scenarios', () => {
   it("a child's pool.end() ends only the child's connections", async () => {
-    const run = await scenario('child-end');
-    ok(run);
-    const { parent, child } = run.results;
-    childExitedCleanly(parent);
-    expect(child.end).toBe('ended');
-    expect(parent.poolErrors).toEqual([]);
-    expect(parent.after).toEqual(parent.before);
-    expect(parent.works).toBe(true);
+    expectChildEndsOnlyItsOwn(await scenario('child-end'));
   });
 
   it('idle inherited clients leave before the loop polls: no error, no crash, no error listener needed', async () => {
@@ -112,27 +79,7 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it('a client held across the fork: query fails with ForkedConnectionError, release() and release(err) are safe', async () => {
-    const run = await scenario('held');
-    ok(run);
-    const { parent, child } = run.results;
-    childExitedCleanly(parent);
-    expect(child.query).toMatchObject({
-      name: 'ForkedConnectionError',
-      code: 'ERR_FORKGUARD_FORKED_CONNECTION',
-      ownerPid: parent.pid,
-      currentPid: child.pid,
-      poolName: 'held',
-    });
-    expect(child.query.checkoutStack).toBeUndefined();
-    expect(child.queryCb).toBe('ForkedConnectionError');
-    expect(child.processID).toBeNull(); // the cancel key is wiped
-    expect(child.releaseA).toBe('ok');
-    expect(child.releaseB).toBe('ok');
-    expect(child.works).toBe(true);
-    expect(child.total).toBe(1);
-    // The parent's held client is still its own session.
-    expect(parent.stillMine).toBe(parent.aPid);
-    expect(parent.works).toBe(true);
+    expectHeldClientRefused(await scenario('held'));
   });
 
   it('debug mode: the ForkedConnectionError carries the checkout stack; NODE_DEBUG logs resets and drops', async () => {
@@ -150,18 +97,7 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it('queries in flight at the fork (pool and pipelined Client) reject in the child, complete in the parent', async () => {
-    const run = await scenario('inflight');
-    ok(run);
-    const { parent, child } = run.results;
-    childExitedCleanly(parent);
-    expect(child.slow).toMatchObject({ name: 'ForkedConnectionError', poolName: 'inflight' });
-    expect(child.slow.error).toMatch(/^A query in flight when the process forked/);
-    expect(child.piped).toHaveLength(5);
-    for (const p of child.piped) expect(p).toMatchObject({ name: 'ForkedConnectionError', ownerPid: parent.pid });
-    expect(child.works).toBe(true);
-    expect(child.ok).toBe(20);
-    expect(parent.slow).toBe('slow');
-    expect(parent.piped).toEqual([1, 2, 3, 4, 5]);
+    expectInFlightRejectedInChild(await scenario('inflight'));
   });
 
   it('a connection mid-authentication at the fork: its checkout is served again in the child', async () => {
@@ -198,14 +134,7 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it('a transaction open across the fork commits exactly once, in the parent', async () => {
-    const run = await scenario('tx');
-    ok(run);
-    const { parent, child } = run.results;
-    childExitedCleanly(parent);
-    expect(child.outcome).toBe('ForkedConnectionError');
-    expect(child.ok).toBe(20);
-    expect(parent.outcome).toBe('committed');
-    expect(parent.rows).toEqual(['before fork', 'parent']);
+    expectTransactionOnce(await scenario('tx'));
   });
 
   it('a guarded LISTEN Client: one ForkedConnectionError in the child, every notification in the parent', async () => {
