@@ -1,11 +1,12 @@
 // Guarded vs bare pg.Pool: pool.query('SELECT 1') throughput at a given concurrency, in interleaved
-// rounds so that drift hits both alike. Prints per-round rates
+// rounds so that drift hits both alike. The bare pool comes from a second copy of pg whose classes
+// the guard never patches. Prints per-round rates
 // and the guarded/bare ratio of each pair. With `stub` for the url, against the protocol stand-in
 // (client side only: the worst case for the ratio).
 //   node bench/throughput.mjs <url|stub> <concurrency> [rounds] [ms]
 import pg from 'pg';
 import { guard } from '../dist/index.js';
-import { emit, median } from './lib.mjs';
+import { barePg, emit, median } from './lib.mjs';
 import { startStub } from './stub-server.mjs';
 
 const [url, conc = '1', roundsArg = '10', msArg = '1000'] = process.argv.slice(2);
@@ -14,7 +15,7 @@ const rounds = Number(roundsArg);
 const ms = Number(msArg);
 const stub = url === 'stub' ? await startStub() : undefined;
 const config = stub ? { ...stub.config, max: concurrency } : { connectionString: url, max: concurrency };
-const bare = new pg.Pool(config);
+const bare = new (barePg().Pool)(config);
 const guarded = guard(new pg.Pool(config), { name: 'bench' });
 
 async function round(pool) {

@@ -50,4 +50,14 @@ describe('pg-forkguard/register', () => {
     expect(run.results.parent).toEqual({ guarded: true, status: { code: 0, signal: null } });
     expect(run.results.child).toEqual({ two: 2, dropped: 1 });
   });
+
+  it('a pg it never saw (bundled into the app) is reported once, at the first fork(); a loaded pg is not', async () => {
+    const hook = ['--single-threaded', '--import', 'pg-forkguard/register'];
+    const bundled = await runFixture('register-nopg.mjs', { nodeArgs: hook });
+    expect(bundled.code, bundled.stderr).toBe(0);
+    expect(bundled.results.parent.warnings).toEqual(['FORKGUARD_NO_PG']);
+    const loaded = await runFixture('register-nopg.mjs', { nodeArgs: hook, env: { LOAD_PG: '1' } });
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(loaded.results.parent.warnings).toEqual([]);
+  });
 });
