@@ -43,6 +43,9 @@ struct LoopHook {
   Napi::FunctionReference onDrained;     // (phase: 'beforeExit' | 'exit') => void
   uint32_t notifiedGeneration = 0;
   bool watchExit = false;
+  // Debug mode: a real getpid() before every poll, so a fork that ran no handler and wiped no
+  // canary is still caught before the child reads a byte of the parent's sockets.
+  bool checkPid = false;
   unsigned int stuckReqs = 0;  // threadpool requests inherited from the parent: never complete
   bool started = false;
 };
@@ -73,13 +76,14 @@ void CallJs(Napi::FunctionReference& fn, std::initializer_list<napi_value> args)
 }
 
 void OnPrepare(uv_prepare_t*) {
+  bool byPid = hook->checkPid && fg_check_pid() == 1;
   fg_check_canary();
   uint32_t gen = fg_state()[FG_STATE_GENERATION];
   if (gen != hook->notifiedGeneration && !hook->onGeneration.IsEmpty()) {
     hook->notifiedGeneration = gen;
     Napi::Env env(hook->env);
     Napi::HandleScope scope(env);
-    CallJs(hook->onGeneration, {Napi::Number::New(env, gen)});
+    CallJs(hook->onGeneration, {Napi::Number::New(env, gen), Napi::Boolean::New(env, byPid)});
   }
   if (!hook->watchExit || hook->onDrained.IsEmpty()) return;
   if (LoopAliveBesidesUs()) return;
@@ -546,6 +550,12 @@ Napi::Value StartHook(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setLoopPidCheck(on): debug mode's getpid() before every poll (see LoopHook::checkPid).
+Napi::Value SetLoopPidCheck(const Napi::CallbackInfo& info) {
+  if (hook) hook->checkPid = info.Length() > 0 && info[0].ToBoolean();
+  return info.Env().Undefined();
+}
+
 // Marks the current generation as announced to JS (fork() announces its own child synchronously).
 Napi::Value MarkNotified(const Napi::CallbackInfo& info) {
   if (hook) hook->notifiedGeneration = fg_state()[FG_STATE_GENERATION];
@@ -693,6 +703,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("getpid", Napi::Function::New(env, GetPid));
   exports.Set("startHook", Napi::Function::New(env, StartHook));
   exports.Set("markNotified", Napi::Function::New(env, MarkNotified));
+  exports.Set("setLoopPidCheck", Napi::Function::New(env, SetLoopPidCheck));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("loopInfo", Napi::Function::New(env, LoopInfo));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));

@@ -5,7 +5,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * hasSubscribers first); APM tools and tests subscribe by name.
  *
  * - `pgforkguard:fork`        { role: 'parent' | 'child', pid, parentPid, childPid?, generation, timings? }
- * - `pgforkguard:pool:reset`  { pool, pid, generation, dropped, idle, connecting, checkedOut, waiting }
+ * - `pgforkguard:pool:reset`  { pool, pid, generation, dropped, idle, connecting, checkedOut, refused }
  * - `pgforkguard:client:drop` { name, pool, ownerPid, currentPid, fd }
  * - `pgforkguard:pool:evict`  { registry, key, reason }
  */

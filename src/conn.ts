@@ -17,8 +17,9 @@ export interface PoolGuard {
   reapMs: number;
   /** Guarded by the zero-code hook: connections it cannot guard run unguarded, with a warning. */
   lenient: boolean;
-  /** Generation whose connections the pool holds (moves at each reset). */
+  /** Generation whose connections the pool holds (moves at each reset), and its process. */
   generation: number;
+  pid: number;
   droppedInherited: number;
   reconnects: number;
   /** Set by a reset: this process is a fork child and counts the connections it opens. */
@@ -91,6 +92,11 @@ export function forkedError(conn: Conn, what: string): ForkedConnectionError {
     poolName: conn.pool?.name,
     checkoutStack: conn.checkoutStack,
   });
+}
+
+/** For a request made before the fork (a checkout queued or waiting on a connection). */
+export function requestedBeforeFork(g: PoolGuard, ownerPid: number, what: string): ForkedConnectionError {
+  return new ForkedConnectionError({ what, ownerPid, currentPid: currentPid(), poolName: g.name, kind: 'request' });
 }
 
 export function newConn(pool: PoolGuard | undefined, name: string, debug: boolean, lenient: boolean): Conn {

@@ -87,7 +87,7 @@ export class IncompatiblePoolError extends ForkGuardError {
  * dropped without a byte sent to the server; the parent's session is untouched.
  */
 export class ForkedConnectionError extends ForkGuardError {
-  /** The process that opened the connection. */
+  /** The process that opened the connection (or made the request). */
   readonly ownerPid: number;
   /** This process. */
   readonly currentPid: number;
@@ -95,8 +95,19 @@ export class ForkedConnectionError extends ForkGuardError {
   readonly poolName: string | undefined;
   /** Debug mode only: where the client was checked out, in the owner process. */
   readonly checkoutStack: string | undefined;
-  constructor(info: { ownerPid: number; currentPid: number; poolName?: string; checkoutStack?: string; what: string }) {
+  /** 'connection': a connection of the parent's was used here. 'request': a request made before
+   * the fork (a checkout still queued or connecting) reached this copy of the process. */
+  readonly kind: 'connection' | 'request';
+  constructor(info: {
+    ownerPid: number;
+    currentPid: number;
+    poolName?: string;
+    checkoutStack?: string;
+    what: string;
+    kind?: 'connection' | 'request';
+  }) {
     const where = info.poolName === undefined ? 'a guarded pg.Client' : `pool "${info.poolName}"`;
+    const kind = info.kind ?? 'connection';
     const todo =
       info.poolName === undefined
         ? 'Create and connect a new pg.Client in this process.'
@@ -104,15 +115,21 @@ export class ForkedConnectionError extends ForkGuardError {
           'clients checked out across a fork.';
     super(
       'ERR_FORKGUARD_FORKED_CONNECTION',
-      `${info.what}: this connection of ${where} was opened by process ${info.ownerPid}, and this is ` +
-        `process ${info.currentPid}, forked from it. The connection belongs to the parent, so it was ` +
-        `dropped here without a byte sent to the server. ${todo}` +
-        (info.checkoutStack ? `\nChecked out in process ${info.ownerPid} at:\n${info.checkoutStack}` : ''),
+      kind === 'request'
+        ? `${info.what} of ${where} was requested by process ${info.ownerPid} before it forked, and this is ` +
+            `process ${info.currentPid}, its child. A request made before a fork belongs to the parent: it ` +
+            `runs there, at most once, so its copy here fails without reaching the server. Make the request ` +
+            `again in this process if it should also run here.`
+        : `${info.what}: this connection of ${where} was opened by process ${info.ownerPid}, and this is ` +
+            `process ${info.currentPid}, forked from it. The connection belongs to the parent, so it was ` +
+            `dropped here without a byte sent to the server. ${todo}` +
+            (info.checkoutStack ? `\nChecked out in process ${info.ownerPid} at:\n${info.checkoutStack}` : ''),
     );
     this.ownerPid = info.ownerPid;
     this.currentPid = info.currentPid;
     this.poolName = info.poolName;
     this.checkoutStack = info.checkoutStack;
+    this.kind = kind;
   }
 }
 

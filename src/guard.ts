@@ -20,7 +20,7 @@ import { adoptPoolClient, patchPoolClass, watch } from './pool-patches.js';
 import { resetPool } from './pool-reset.js';
 import { addGuarded, guardedTargets } from './pools.js';
 import { guardClient } from './standalone.js';
-import { currentPid, forkGeneration, install } from './state.js';
+import { currentPid, enableLoopPidCheck, forkGeneration, install } from './state.js';
 import { untrack } from './tracking.js';
 import type { GuardOptions, PgClientLike, PgPoolLike, PoolStats } from './types.js';
 
@@ -59,6 +59,7 @@ export function guardPool(pool: PgPool, options: GuardOptions, lenient: boolean)
     reapMs: options.reapLeakedAfterMs ?? 0,
     lenient,
     generation: forkGeneration(),
+    pid: currentPid(),
     droppedInherited: 0,
     reconnects: 0,
     forked: false,
@@ -78,6 +79,7 @@ export function guardPool(pool: PgPool, options: GuardOptions, lenient: boolean)
     throw err;
   }
   patchClassesOf(pool);
+  if (g.debug) enableLoopPidCheck();
   for (const [client, conn] of existing) mark(client, CONN, conn);
   mark(pool, POOL, g);
   addGuarded(pool, resetPool as (t: object, gen: number) => void, () => `pool "${name}"`);

@@ -40,7 +40,8 @@ export interface Binding {
   checkPid(): boolean;
   setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   getpid(): number;
-  startHook(onGeneration: (gen: number) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
+  startHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
+  setLoopPidCheck(on: boolean): void;
   markNotified(): void;
   watchExit(): void;
   exitNow(code: number): never;

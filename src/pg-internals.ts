@@ -399,9 +399,19 @@ export function removeClient(pool: PgPool, client: PgClient): void {
   pool._clients = pool._clients.filter((c) => c !== client);
 }
 
-/** Puts waiters at the head of the pool's queue. */
-export function requeue(pool: PgPool, items: PendingItem[]): void {
-  pool._pendingQueue.unshift(...items);
+/** Empties the pool's queue of waiting checkouts and returns them. */
+export function takeWaiters(pool: PgPool): PendingItem[] {
+  return pool._pendingQueue.splice(0);
+}
+
+/**
+ * Answers a waiting checkout with an error, once: the item is marked answered first, so that
+ * pg-pool (its connect callback, its timeout) never answers it again.
+ */
+export function failWaiter(item: PendingItem, err: Error): void {
+  if (item.timedOut) return;
+  item.timedOut = true;
+  item.callback(err, undefined, () => {});
 }
 
 export function pulse(pool: PgPool): void {

@@ -2,12 +2,13 @@
 // pool without a guard record they read one property and call through.
 import { debuglog } from 'node:util';
 import { describeTimeout, startLeakTimers, stopLeakTimers } from './checkout.js';
-import { type Conn, CONN, POOL, type PoolGuard, connOf, isInherited, mark, newConn, settle, stamp } from './conn.js';
+import { type Conn, CONN, POOL, type PoolGuard, connOf, isInherited, mark, newConn, requestedBeforeFork, settle, stamp } from './conn.js';
 import {
   type PendingItem,
   type PgClient,
   type PgPool,
   connectionTimeoutMs,
+  failWaiter,
   isNativeClient,
   isPgTimeout,
   lastCreatedClient,
@@ -136,13 +137,19 @@ export function patchPoolClass(proto: object): void {
   );
 
   patchMethod(proto, '_acquireClient', (acquireClient) =>
-    function _acquireClient(this: PgPool, client: PgClient) {
-      const conn = (this as { [POOL]?: PoolGuard })[POOL] !== undefined ? connOf(client) : undefined;
+    function _acquireClient(this: PgPool, client: PgClient, pendingItem: PendingItem) {
+      const g = (this as { [POOL]?: PoolGuard })[POOL];
+      const conn = g !== undefined ? connOf(client) : undefined;
       if (conn !== undefined) {
-        if (isInherited(conn)) settle(conn.debug);
+        const ownerPid = conn.pid;
+        // pg-pool hands an idle client to a waiter on the next tick: the first thing a child made
+        // by a fork nobody announced may run. Check here too (two loads).
+        settle(conn.debug);
         if (conn.dropped) {
-          // An inherited connection finishing its start-up (onConnect, verify) here: its waiter
-          // was already answered by the reset.
+          // An inherited client reaching a checkout made before the fork: pg-pool's hand-over on
+          // the next tick after the fork (before the reset, for a fork that ran no handler), or a
+          // connection finishing its start-up (onConnect, verify). The request is the parent's.
+          if (pendingItem) failWaiter(pendingItem, requestedBeforeFork(g!, ownerPid, 'A checkout (pool.connect() or pool.query())'));
           pulse(this);
           return undefined;
         }

@@ -1,19 +1,21 @@
 // What a guarded pool does once in every new process: every connection inherited from the parent
-// leaves (without a byte written), and the pool reconnects lazily.
+// leaves (without a byte written), every request made before the fork is refused here (it belongs
+// to the parent, which serves it: at most once), and the pool reconnects lazily for new requests.
 import { debuglog } from 'node:util';
 import { channels, publish } from './channels.js';
-import { CONN, type Conn, POOL, type PoolGuard, connOf, isInherited, mark, newConn } from './conn.js';
-import { dropConnection, swallow } from './drop.js';
+import { CONN, type Conn, POOL, type PoolGuard, connOf, isInherited, mark, newConn, requestedBeforeFork } from './conn.js';
+import { type Dropped, announceGone, callOut, dropConnection } from './drop.js';
 import {
   type PendingItem,
   type PgClient,
   type PgPool,
   detachClients,
+  failWaiter,
   isConnecting,
   poolClients,
   poolMax,
   pulse,
-  requeue,
+  takeWaiters,
 } from './pg-internals.js';
 import { currentPid } from './state.js';
 
@@ -22,51 +24,64 @@ const log = debuglog('pgforkguard');
 export function resetPool(pool: PgPool, generation: number): void {
   const g = (pool as { [POOL]?: PoolGuard })[POOL]!;
   if (pool.ended) return; // nothing left to let go of
+  const ownerPid = g.pid;
   const inherited = new Set(poolClients(pool).filter((c) => connOf(c) === undefined || isInherited(connOf(c))));
   const idle = detachClients(pool, inherited);
-  const waiters: PendingItem[] = [];
+  // Every checkout still waiting was requested before the fork: queued (pg-pool's queue, including
+  // one a tick away from an idle client), or waiting on a connection still starting up.
+  const waiters: PendingItem[] = takeWaiters(pool);
+  const queued = waiters.length;
+  const dropped: Array<[PgClient, Dropped]> = [];
   let connecting = 0;
   for (const client of inherited) {
     const conn: Conn = connOf(client) ?? mark(client, CONN, newConn(g, g.name, g.debug, g.lenient));
     if (isConnecting(client)) connecting++;
-    dropConnection(client, conn);
-    client.on('error', swallow);
-    const pending = conn.pending;
+    dropped.push([client, dropConnection(client, conn)]);
+    if (conn.pending) waiters.push(conn.pending);
     conn.pending = undefined;
-    if (pending && !pending.timedOut) {
-      // A checkout waiting on a connection still starting up: nothing reached the server for it,
-      // so it is served again here. The old item is marked so pg-pool never answers it twice.
-      pending.timedOut = true;
-      waiters.push({ callback: pending.callback });
-    }
-    process.nextTick(() => pool.emit('remove', client as PgClient));
   }
-  requeue(pool, waiters);
   g.generation = generation;
+  g.pid = currentPid();
   g.droppedInherited = inherited.size;
   g.reconnects = 0;
   g.forked = true;
+  // Announced before any code of this process runs: each connection's 'error' (if listened) and
+  // 'end', the pool's 'remove'. The waiters' callbacks run on the next tick, as pg-pool's do.
+  for (const [client, { err }] of dropped) {
+    announceGone(client, err);
+    callOut(() => pool.emit('remove', client));
+  }
+  const refusal = requestedBeforeFork(g, ownerPid, 'A checkout (pool.connect() or pool.query())');
+  for (const item of waiters) {
+    if (item.timedOut) continue;
+    item.timedOut = true; // pg-pool's own timeout or connect callback must never answer it now
+    process.nextTick(() => {
+      item.timedOut = false;
+      failWaiter(item, refusal);
+    });
+  }
   log(
     '%s: pid %d generation %d dropped %d inherited connections (%d idle, %d connecting, %d checked out); ' +
-      '%d waiters queued',
+      'refused %d checkouts requested before the fork (%d queued)',
     g.name,
-    currentPid(),
+    g.pid,
     generation,
     inherited.size,
     idle,
     connecting,
     inherited.size - idle - connecting,
-    pool.waitingCount,
+    waiters.length,
+    queued,
   );
   publish(channels.poolReset, () => ({
     pool: g.name,
-    pid: currentPid(),
+    pid: g.pid,
     generation,
     dropped: inherited.size,
     idle,
     connecting,
     checkedOut: inherited.size - idle - connecting,
-    waiting: pool.waitingCount,
+    refused: waiters.length,
   }));
   if (pool.ending || pool.ended) {
     pulse(pool);

@@ -1,9 +1,10 @@
 // Guarded pg.Clients that belong to no guarded pool (knex, slonik and others keep their own pools
 // of them). One is on the reset list only while its connection is open.
 import { setStandaloneConnect } from './client-patches.js';
-import { CONN, type Conn, connOf, debugDefault, forkedError, isInherited, mark, newConn, stamp } from './conn.js';
-import { dropConnection, swallow } from './drop.js';
+import { CONN, type Conn, connOf, debugDefault, isInherited, mark, newConn, stamp } from './conn.js';
+import { announceGone, callOut, dropConnection, swallow } from './drop.js';
 import { type PgClient, hasStarted } from './pg-internals.js';
+import { enableLoopPidCheck } from './state.js';
 import { watch } from './pool-patches.js';
 import { type GuardedEntry, addGuarded, removeGuarded } from './pools.js';
 
@@ -35,6 +36,7 @@ export function guardClient(client: PgClient, options: { name?: string; debug?: 
   conn.onClosed = () => unlisted(conn);
   watch(client, conn); // throws (before anything is changed) if an open socket cannot be tracked
   mark(client, CONN, conn);
+  if (conn.debug) enableLoopPidCheck();
   if (hasStarted(client)) {
     stamp(conn);
     listed(client, conn);
@@ -47,14 +49,15 @@ function resetClient(client: PgClient): void {
   if (!conn || conn.dropped || !isInherited(conn)) return;
   unlisted(conn);
   const listened = client.listenerCount('error') > 0;
-  const connectCallback = dropConnection(client, conn);
-  client.on('error', swallow);
-  const err = forkedError(conn, 'This guarded pg.Client');
-  process.nextTick(() => {
-    if (connectCallback) connectCallback(err);
-    else if (listened) client.emit('error', err);
-    else {
-      process.emitWarning(`pg-forkguard: ${err.message}`, { code: 'FORKGUARD_CLIENT_DROPPED' });
-    }
-  });
+  const { err, connectCallback } = dropConnection(client, conn);
+  if (connectCallback) {
+    // A connect() requested before the fork: the parent's, so its copy here fails.
+    client.on('error', swallow);
+    process.nextTick(() => callOut(() => connectCallback(err)));
+    return;
+  }
+  if (!listened) {
+    process.emitWarning(`pg-forkguard: ${err.message}`, { code: 'FORKGUARD_CLIENT_DROPPED' });
+  }
+  announceGone(client, err);
 }

@@ -127,15 +127,27 @@ export function forkedSinceLastCheck(): boolean {
  */
 export function forkedSinceLastPidCheck(): boolean {
   if (canary[0] === 0) native.checkCanary();
-  if (native.checkPid()) {
-    process.emitWarning(
-      `pg-forkguard: process ${currentPid()} was forked without running pg-forkguard's fork handler and ` +
-        `without wiping its canary page; only debug mode's getpid() check saw it. Its inherited sockets ` +
-        `were neutralised just now.`,
-      { code: 'FORKGUARD_UNSEEN_FORK' },
-    );
-  }
+  if (native.checkPid()) warnUnseenFork();
   return state[GENERATION] !== handledGeneration && enterNewProcess();
+}
+
+function warnUnseenFork(): void {
+  process.emitWarning(
+    `pg-forkguard: process ${currentPid()} was forked without running pg-forkguard's fork handler and ` +
+      `without wiping its canary page; only debug mode's getpid() check saw it. Its inherited sockets ` +
+      `were neutralised just now.`,
+    { code: 'FORKGUARD_UNSEEN_FORK' },
+  );
+}
+
+let loopPidCheck = false;
+/** Debug mode: also check the pid before every poll of the event loop (a getpid() each), so that a
+ * fork nobody saw is caught before the child reads from the parent's sockets. */
+export function enableLoopPidCheck(): void {
+  if (loopPidCheck || !native.supported) return;
+  loopPidCheck = true;
+  install();
+  native.setLoopPidCheck(true);
 }
 
 let drainedHandler: ((phase: 'beforeExit' | 'exit') => void) | undefined;
@@ -152,7 +164,8 @@ export function install(): boolean {
   const armed = native.install() === 1;
   if (!hookStarted && isMainThread) {
     native.startHook(
-      () => {
+      (_generation, byPid) => {
+        if (byPid) warnUnseenFork();
         enterNewProcess();
       },
       (phase) => drainedHandler?.(phase),

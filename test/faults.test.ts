@@ -122,7 +122,7 @@ describe('diagnostics_channel', () => {
         idle: 2,
         connecting: 0,
         checkedOut: 0,
-        waiting: 0,
+        refused: 0,
       },
       { channel: 'pgforkguard:fork', role: 'child', pid: child.pid, parentPid: parent.pid, generation: 1 },
     ]);

@@ -100,15 +100,15 @@ describe('guarded pg.Pool scenarios', () => {
     expectInFlightRejectedInChild(await scenario('inflight'));
   });
 
-  it('a connection mid-authentication at the fork: its checkout is served again in the child', async () => {
+  it('a connection mid-authentication at the fork: its checkout belongs to the parent, refused in the child', async () => {
     const run = await scenario('mid-auth');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
     expect(parent.midAuth).toBe(true);
     expect(parent.result).toBe(42);
-    expect(child.result).toBe(42);
-    expect(child.stats[0]).toMatchObject({ droppedInherited: 1, reconnects: 1 });
+    expect(child.result).toMatchObject({ name: 'ForkedConnectionError', code: 'ERR_FORKGUARD_FORKED_CONNECTION' });
+    expect(child.stats[0]).toMatchObject({ droppedInherited: 1, reconnects: 0 });
   });
 
   it("the child cannot cancel the parent's running query", async () => {
@@ -123,12 +123,13 @@ describe('guarded pg.Pool scenarios', () => {
     expect(parent.result).toBe('finished');
   });
 
-  it('waiters queued at the fork are served by fresh connections in the child and by the parent', async () => {
+  it('checkouts queued at the fork are served once, by the parent; the child refuses its copies', async () => {
     const run = await scenario('waiters');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
-    expect(child.got).toEqual([101, 102, 103]);
+    expect(child.got).toHaveLength(3);
+    for (const r of child.got) expect(r).toMatchObject({ name: 'ForkedConnectionError', ownerPid: parent.pid, poolName: 'waiters' });
     expect(child.stats[0]).toMatchObject({ droppedInherited: 2 });
     expect(parent.got).toEqual([101, 102, 103]);
   });

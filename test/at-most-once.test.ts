@@ -1,0 +1,38 @@
+// At most once: a request made before a fork belongs to the parent, wherever it sat at the fork.
+// It runs there once; its copy in the child rejects with ForkedConnectionError (kind 'request' for a
+// checkout that had no connection yet). Requests made in the child after the fork get fresh
+// connections. The same for forks pg-forkguard did not make: seen by the canary, or only by debug
+// mode's getpid() check.
+import { describe, expect, it } from 'vitest';
+import { ok, runFixture } from './helpers.js';
+
+const states = ['idle-tick', 'queued', 'connecting', 'client-queue', 'on-the-wire', 'transaction'];
+const insert = (state: string, mode: string, how = 'fork') =>
+  runFixture('at-most-once/insert-before-fork.mjs', { args: [state, mode, how], timeoutMs: 60_000 });
+
+describe('unguarded, the same line of code writes twice', () => {
+  it.each(['idle-tick', 'connecting'])('%s: the INSERT lands twice, once from each process', async (state) => {
+    const run = await insert(state, 'unguarded');
+    ok(run);
+    expect(run.results.parent.rows).toBe(2);
+  });
+});
+
+describe.each(['fork', 'canary', 'debug'])('guarded, a child made by %s', (how) => {
+  it.each(states)('%s: the INSERT lands once; the child\'s copy rejects with the typed error', async (state) => {
+    const run = await insert(state, 'guarded', how);
+    ok(run);
+    const { parent, child } = run.results;
+    expect(parent.child).toEqual({ status: { code: 0, signal: null }, hung: false });
+    expect(parent.rows).toBe(1);
+    expect(parent.outcome).toBe('ok');
+    expect(parent.poolErrors).toEqual([]);
+    expect(child.outcome).toBe('ForkedConnectionError');
+    // A checkout that had no connection yet says it was requested before the fork, by whom.
+    if (['idle-tick', 'queued', 'connecting'].includes(state)) {
+      expect(child.kind).toBe('request');
+      expect(child.message).toContain(`was requested by process ${parent.pid} before it forked`);
+    }
+    expect(child.fresh).toBe(7); // a request made after the fork is served
+  });
+});
