@@ -7,6 +7,8 @@ import { expect, inject } from 'vitest';
 declare module 'vitest' {
   export interface ProvidedContext {
     pg: { source: string; tcpUrl: string; tlsUrl: string | null; unixUrl: string | null; restartArgv: string[] | null };
+    /** PgBouncer in front of it, per pooling mode. */
+    pgbouncer: Record<'session' | 'transaction', { tcpUrl: string; tlsUrl: string }>;
   }
 }
 

@@ -1,8 +1,11 @@
+import { startPgBouncer } from './pgbouncer.mjs';
 import { startPostgres } from './postgres.mjs';
 
-/** One throwaway cluster per test run, shared by every test file through inject('pg'). */
+/** One throwaway cluster per test run, shared by every test file through inject('pg'), with a
+ * PgBouncer per pooling mode in front of it (inject('pgbouncer')) when the cluster is ours. */
 export default async function setup(project) {
-  const db = await startPostgres({ log: (m) => console.log(`[harness] ${m}`) });
+  const log = (m) => console.log(`[harness] ${m}`);
+  const db = await startPostgres({ log });
   project.provide('pg', {
     source: db.source,
     tcpUrl: db.tcpUrl,
@@ -10,7 +13,27 @@ export default async function setup(project) {
     unixUrl: db.unixUrl,
     restartArgv: db.restartArgv ?? null,
   });
+  // With DATABASE_URL, PgBouncer goes in front of that server.
+  const u = new URL(db.tcpUrl);
+  const target = db.port
+    ? db
+    : { host: u.hostname, port: Number(u.port || 5432), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1) || 'postgres' };
+  const bouncers = [];
+  {
+    try {
+      for (const mode of ['session', 'transaction']) bouncers.push(await startPgBouncer(target, mode, { log }));
+    } catch (err) {
+      await Promise.all(bouncers.map((b) => b.stop()));
+      await db.stop();
+      throw err;
+    }
+  }
+  project.provide(
+    'pgbouncer',
+    Object.fromEntries(bouncers.map((b) => [b.poolMode, { tcpUrl: b.tcpUrl, tlsUrl: b.tlsUrl }])),
+  );
   return async () => {
+    await Promise.all(bouncers.map((b) => b.stop()));
     await db.stop();
   };
 }
