@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type FixtureRun, runFixture } from './helpers.js';
+import { expectCleanLibraryRun } from './scenario-checks.js';
 
 const register = join(__dirname, '..', 'dist', 'register.js');
 // [library, does it let the app reach pg to call guard()?]
@@ -29,19 +30,6 @@ function scenario(library: string, mode: 'hook' | 'guard' | 'unguarded'): Promis
   });
 }
 
-function expectClean(run: FixtureRun): void {
-  expect(run.code, run.stderr).toBe(0);
-  const { parent, child } = run.results;
-  expect(parent.child).toEqual({ code: 0, signal: null });
-  for (const [who, r] of [['parent', parent], ['child', child]] as const) {
-    expect(r.tally, `${who}: ${run.stderr}`).toMatchObject({ wrong: 0, errors: {}, timeouts: 0 });
-    expect(r.tally.ok, who).toBeGreaterThan(20);
-  }
-  expect(child.closed).toBe('closed');
-  expect(parent.before).toHaveLength(4);
-  expect(parent.after).toEqual(parent.before); // the same 4 sessions: the child never touched them
-}
-
 describe.each(libraries)('%s', (library, reachable) => {
   it('unguarded: results reach the wrong process, or the parent loses its sessions', async () => {
     const run = await scenario(library, 'unguarded');
@@ -52,13 +40,13 @@ describe.each(libraries)('%s', (library, reachable) => {
   });
 
   it('zero code (-r pg-forkguard/register): 0 wrong, 0 errors in either process, parent sessions intact', async () => {
-    expectClean(await scenario(library, 'hook'));
+    expectCleanLibraryRun(await scenario(library, 'hook'), true);
   });
 
   // Slonik hands out no pg.Client: its row in the README says so, and there is no guard() run.
   if (reachable) {
     it('guard() where the library hands over pg: the same', async () => {
-      expectClean(await scenario(library, 'guard'));
+      expectCleanLibraryRun(await scenario(library, 'guard'), true);
     });
   }
 });

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { type FixtureRun, childExitedCleanly, ok, runFixture } from './helpers.js';
-import { expectChildEndsOnlyItsOwn, expectWrongResults } from './scenario-checks.js';
+import { expectChildEndsOnlyItsOwn, expectCleanLibraryRun, expectWrongResults } from './scenario-checks.js';
 
 const bouncer = inject('pgbouncer');
 const register = join(__dirname, '..', 'dist', 'register.js');
@@ -71,13 +71,6 @@ describe('the libraries through PgBouncer in transaction pooling (zero code)', (
       env: via('transaction'),
       timeoutMs: 90_000,
     });
-    expect(run.code, run.stderr).toBe(0);
-    const { parent, child } = run.results;
-    expect(parent.child).toEqual({ code: 0, signal: null });
-    for (const [who, r] of [['parent', parent], ['child', child]] as const) {
-      expect(r.tally, `${who}: ${run.stderr}`).toMatchObject({ wrong: 0, errors: {}, timeouts: 0 });
-      expect(r.tally.ok, who).toBeGreaterThan(20);
-    }
-    expect(child.closed).toBe('closed');
+    expectCleanLibraryRun(run, false);
   });
 });

@@ -120,3 +120,23 @@ export function expectCleanStorm(run: FixtureRun, forks: number, childQueries: n
   expect(r.parentErrors).toEqual({});
   expect(r.parentQueries).toBeGreaterThan(0);
 }
+
+/**
+ * An ecosystem library's fork scenario (test/ecosystem/fixtures/harness.mjs): 0 wrong, 0 errors in
+ * either process, the child closed the library. `sameSessions`: the parent kept its 4 backends
+ * (not a thing to ask behind PgBouncer's transaction pooling, where a backend serves a transaction).
+ */
+export function expectCleanLibraryRun(run: FixtureRun, sameSessions: boolean): void {
+  expect(run.code, run.stderr).toBe(0);
+  const { parent, child } = run.results;
+  expect(parent.child).toEqual({ code: 0, signal: null });
+  for (const [who, r] of [['parent', parent], ['child', child]] as const) {
+    expect(r.tally, `${who}: ${run.stderr}`).toMatchObject({ wrong: 0, errors: {}, timeouts: 0 });
+    expect(r.tally.ok, who).toBeGreaterThan(20);
+  }
+  expect(child.closed).toBe('closed');
+  if (sameSessions) {
+    expect(parent.before).toHaveLength(4);
+    expect(parent.after).toEqual(parent.before); // the same 4 sessions: the child never touched them
+  }
+}

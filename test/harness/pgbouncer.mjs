@@ -4,9 +4,10 @@
 // user when root (PgBouncer refuses root). No PgBouncer binary is a loud failure, as for Postgres.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from './postgres.mjs';
 
 export class NoPgBouncerError extends Error {
   constructor(tried) {
@@ -20,18 +21,6 @@ function findBinary() {
     if (dir && existsSync(join(dir, 'pgbouncer'))) return join(dir, 'pgbouncer');
   }
   return null;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port, ms) {

@@ -57,7 +57,8 @@ function findEmbeddedBin() {
   return existsSync(join(bin, 'initdb')) ? { dir: bin, why: '' } : { dir: null, why: `${bin}/initdb is missing` };
 }
 
-function freePort() {
+/** A loopback port nobody listens on now. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
