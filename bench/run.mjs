@@ -68,7 +68,7 @@ const f = (x, d = 2) => Number(x).toFixed(d);
 console.log('\nthroughput, guarded / bare pool.query(\'SELECT 1\') (median of interleaved pairs, [min, max]):');
 for (const t of results.throughput) {
   console.log(
-    `  ${t.server.padEnd(8)} concurrency ${String(t.concurrency).padEnd(3)} bare ${f(t.bareQps, 0).padStart(6)} q/s  guarded ${f(t.guardedQps, 0).padStart(6)} q/s  ratio ${f(t.ratio, 3)} [${f(t.ratioMin, 3)}, ${f(t.ratioMax, 3)}]`,
+    `  ${t.server.padEnd(8)} concurrency ${String(t.concurrency).padEnd(3)} bare ${f(t.bareQps, 0).padStart(6)} q/s  guarded ${f(t.guardedQps, 0).padStart(6)} q/s  ratio ${f(t.ratio, 3)} [${f(t.ratioMin, 3)}, ${f(t.ratioMax, 3)}]  CPU/query ${f(t.bareCpuUs, 1)} / ${f(t.guardedCpuUs, 1)} µs = ${f(t.cpuRatio, 3)}`,
   );
 }
 const c = results.check;

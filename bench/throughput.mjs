@@ -18,8 +18,12 @@ const config = stub ? { ...stub.config, max: concurrency } : { connectionString:
 const bare = new (barePg().Pool)(config);
 const guarded = guard(new pg.Pool(config), { name: 'bench' });
 
+// Also the CPU time this process spent per query in the round (user + system; with the stub the
+// server side is in-process too): steadier than wall-clock rates on a shared machine.
+let lastCpuPerQuery = 0;
 async function round(pool) {
   const end = performance.now() + ms;
+  const cpu0 = process.cpuUsage();
   let n = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -29,6 +33,8 @@ async function round(pool) {
       }
     }),
   );
+  const cpu = process.cpuUsage(cpu0);
+  lastCpuPerQuery = (cpu.user + cpu.system) / n;
   return (n * 1000) / ms;
 }
 
@@ -40,15 +46,19 @@ const pairs = [];
 // Alternate which goes first (A B, B A, ...): whatever the first round leaves behind (GC debt,
 // server-side state) must not always land on the same side.
 for (let i = 0; i < rounds; i++) {
-  let b, g;
+  let b, g, bCpu, gCpu;
   if (i % 2 === 0) {
     b = await round(bare);
+    bCpu = lastCpuPerQuery;
     g = await round(guarded);
+    gCpu = lastCpuPerQuery;
   } else {
     g = await round(guarded);
+    gCpu = lastCpuPerQuery;
     b = await round(bare);
+    bCpu = lastCpuPerQuery;
   }
-  pairs.push({ bare: b, guarded: g, ratio: g / b });
+  pairs.push({ bare: b, guarded: g, ratio: g / b, bareCpuUs: bCpu, guardedCpuUs: gCpu, cpuRatio: gCpu / bCpu });
 }
 const ratios = pairs.map((p) => p.ratio);
 emit({
@@ -61,6 +71,10 @@ emit({
   ratio: median(ratios),
   ratioMin: Math.min(...ratios),
   ratioMax: Math.max(...ratios),
+  // CPU µs per query, guarded / bare (median of the pairs): above 1 is what the guard costs.
+  bareCpuUs: median(pairs.map((p) => p.bareCpuUs)),
+  guardedCpuUs: median(pairs.map((p) => p.guardedCpuUs)),
+  cpuRatio: median(pairs.map((p) => p.cpuRatio)),
   pairs,
 });
 await bare.end();
