@@ -3,20 +3,21 @@
 // the guard never patches. Prints per-round rates
 // and the guarded/bare ratio of each pair. With `stub` for the url, against the protocol stand-in
 // (client side only: the worst case for the ratio).
-//   node bench/throughput.mjs <url|stub> <concurrency> [rounds] [ms]
+//   node bench/throughput.mjs <url|stub> <concurrency> [rounds] [ms] [control]
+// `control`: the "guarded" pool is left bare too (two bare copies of pg): the noise floor.
 import pg from 'pg';
 import { guard } from '../dist/index.js';
 import { barePg, emit, median } from './lib.mjs';
 import { startStub } from './stub-server.mjs';
 
-const [url, conc = '1', roundsArg = '10', msArg = '1000'] = process.argv.slice(2);
+const [url, conc = '1', roundsArg = '10', msArg = '1000', control] = process.argv.slice(2);
 const concurrency = Number(conc);
 const rounds = Number(roundsArg);
 const ms = Number(msArg);
 const stub = url === 'stub' ? await startStub() : undefined;
 const config = stub ? { ...stub.config, max: concurrency } : { connectionString: url, max: concurrency };
 const bare = new (barePg().Pool)(config);
-const guarded = guard(new pg.Pool(config), { name: 'bench' });
+const guarded = control === 'control' ? new pg.Pool(config) : guard(new pg.Pool(config), { name: 'bench' });
 
 // Also the CPU time this process spent per query in the round (user + system; with the stub the
 // server side is in-process too): steadier than wall-clock rates on a shared machine.
