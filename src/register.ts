@@ -31,9 +31,16 @@ const extensions = (Module as unknown as { _extensions: Record<string, Extension
 const compileJs = extensions['.js']!;
 extensions['.js'] = function (this: unknown, module, filename) {
   const result = compileJs.call(this, module, filename);
-  const exported = module.exports;
-  if (typeof exported === 'function') hookClass(exported);
-  else if (isPgEntry(filename, exported)) hookPg(exported);
+  try {
+    const exported = module.exports;
+    if (typeof exported === 'function') hookClass(exported);
+    else if (isPgEntry(filename, exported)) hookPg(exported);
+  } catch (err) {
+    // Looking at another module's exports must never break loading it (a getter that throws).
+    process.emitWarning(`pg-forkguard/register: could not inspect ${filename}: ${(err as Error)?.message ?? err}`, {
+      code: 'FORKGUARD_UNGUARDED',
+    });
+  }
   return result;
 };
 
