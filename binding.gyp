@@ -1,28 +1,61 @@
 {
+  # `node-gyp rebuild` builds the shipped addon; `node-gyp rebuild --pg_forkguard_test=true` (what
+  # `npm run build:native` runs) also builds the test build: the same sources with FG_TEST_BUILD and
+  # native/test-exports.cc, as build/Release/pg_forkguard_test.node-test. The extension keeps
+  # node-gyp-build from ever picking it up; src/native.ts loads it only when PG_FORKGUARD_ADDON
+  # names it (the test harness does).
+  # Windows has no fork(2): nothing is compiled there (package.json's install script skips it).
+  "variables": {
+    "pg_forkguard_test%": "false",
+    "fg_sources": [
+      "native/core.c",
+      "native/dontfork.c",
+      "native/condvars.c",
+      "native/loop-hook.cc",
+      "native/async-resend.cc",
+      "native/child-watch.cc",
+      "native/threadpool.cc",
+      "native/dns-probe.cc",
+      "native/fork.cc",
+      "native/binding.cc"
+    ]
+  },
+  "target_defaults": {
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "cflags": ["-Wall", "-Wextra", "-fno-exceptions"],
+    "cflags_cc": ["-Wall", "-Wextra", "-fno-exceptions", "-std=c++17"],
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "NO",
+      "WARNING_CFLAGS": ["-Wall", "-Wextra"],
+      "MACOSX_DEPLOYMENT_TARGET": "11.0"
+    },
+    "conditions": [
+      ["OS=='linux' and '<!(echo $PG_FORKGUARD_SANITIZE)'=='address'", {
+        "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
+        "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
+        "ldflags": ["-fsanitize=address"]
+      }]
+    ]
+  },
   "targets": [
     {
       "target_name": "pg_forkguard",
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "conditions": [
-        ["OS=='win'", {
-          "sources": ["native/unsupported.cc"]
-        }, {
-          "sources": ["native/core.c", "native/dontfork.c", "native/condvars.c", "native/binding.cc"],
-          "cflags": ["-Wall", "-Wextra", "-fno-exceptions"],
-          "cflags_cc": ["-Wall", "-Wextra", "-fno-exceptions", "-std=c++17"],
-          "xcode_settings": {
-            "GCC_ENABLE_CPP_EXCEPTIONS": "NO",
-            "WARNING_CFLAGS": ["-Wall", "-Wextra"],
-            "MACOSX_DEPLOYMENT_TARGET": "11.0"
-          }
-        }],
-        ["OS=='linux' and '<!(echo $PG_FORKGUARD_SANITIZE)'=='address'", {
-          "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
-          "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
-          "ldflags": ["-fsanitize=address"]
-        }]
+        ["OS=='win'", { "type": "none" }, { "sources": ["<@(fg_sources)"] }]
       ]
     }
+  ],
+  "conditions": [
+    ["pg_forkguard_test=='true' and OS!='win'", {
+      "targets": [
+        {
+          "target_name": "pg_forkguard_test",
+          "target_conditions": [["_type=='loadable_module'", { "product_extension": "node-test" }]],
+          "defines": ["FG_TEST_BUILD"],
+          "sources": ["<@(fg_sources)", "native/test-exports.cc"]
+        }
+      ]
+    }]
   ]
 }

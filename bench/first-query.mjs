@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { fork, guard, waitpid } from '../dist/index.js';
-import { lastForkTimings } from '../dist/fork.js';
-import { emit, median, ns } from './lib.mjs';
+import { emit, median, ns, recordForkTimings } from './lib.mjs';
 
 const [url, nArg = '20'] = process.argv.slice(2);
 const N = Number(nArg);
@@ -18,7 +17,7 @@ await Promise.all(Array.from({ length: 4 }, () => pool.query('SELECT 1')));
 const dir = mkdtempSync(join(tmpdir(), 'fg-bench-'));
 
 const viaFork = [];
-const forkParts = [];
+const forkParts = recordForkTimings();
 for (let i = 0; i < N; i++) {
   const t0 = ns();
   const pid = fork();
@@ -27,7 +26,6 @@ for (let i = 0; i < N; i++) {
     writeFileSync(join(dir, `t${i}`), String(ns()));
     process.exit(0);
   }
-  forkParts.push(lastForkTimings());
   await waitpid(pid);
   viaFork.push((Number(readFileSync(join(dir, `t${i}`), 'utf8')) - t0) / 1e6);
 }
@@ -41,11 +39,11 @@ for (let i = 0; i < N; i++) {
   viaSpawn.push((Number(t1) - t0) / 1e6);
 }
 rmSync(dir, { recursive: true, force: true });
-const part = (k) => median(forkParts.map((p) => p[k])) / 1e6;
+const part = (k) => median(forkParts.map((p) => p[k]));
 emit({
   n: N,
   forkFirstQueryMs: median(viaFork),
   childProcessFirstQueryMs: median(viaSpawn),
-  forkParts: { quiesceMs: part('quiesceNs'), scanMs: part('scanNs'), forkMs: part('forkNs'), restoreMs: part('restoreNs'), ranges: forkParts[0].ranges },
+  forkParts: { quiesceMs: part('quiesceMs'), scanMs: part('scanMs'), forkMs: part('forkMs'), restoreMs: part('restoreMs'), ranges: forkParts[0].ranges },
 });
 await pool.end();

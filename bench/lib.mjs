@@ -1,4 +1,5 @@
 // Shared by the benchmarks: each one is its own process, prints a line of JSON last.
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { cpSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -25,4 +26,14 @@ export const median = (xs) => {
 export const ns = () => Number(process.hrtime.bigint());
 export function emit(result) {
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** fork()'s own timings, part by part, as the parent's `pgforkguard:fork` event carries them
+ * (quiesceMs, scanMs, forkMs, restoreMs, ranges): one entry per fork() from now on. */
+export function recordForkTimings() {
+  const rows = [];
+  diagnosticsChannel.subscribe('pgforkguard:fork', (m) => {
+    if (m.role === 'parent') rows.push(m.timings);
+  });
+  return rows;
 }

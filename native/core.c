@@ -91,12 +91,14 @@ int fg_core_init(void) {
 #endif
   canary_page[FG_CANARY_TOKEN] = canary_ok ? CANARY_TOKEN : 0;
   state_page[FG_STATE_PID] = (uint32_t)getpid();
+  state_page[FG_STATE_ANNOUNCED] = state_page[FG_STATE_GENERATION];
   if (make_dead_socket(&dead_fd, &dead_dev, &dead_ino) != 0) return FG_ERR_NO_DEAD_SOCKET;
   initialised = 1;
   return FG_OK;
 }
 
-/* Test-only switches (fg_set_test_flags): a child handler that does nothing, as if the fork had
+#ifdef FG_TEST_BUILD
+/* Test build only (fg_set_test_flags): a child handler that does nothing, as if the fork had
  * bypassed it, and a canary nobody looks at, as where MADV_WIPEONFORK is missing. */
 static volatile int test_suppress_handler;
 static volatile int test_ignore_canary;
@@ -106,8 +108,20 @@ void fg_set_test_flags(int suppress_handler, int ignore_canary) {
   test_ignore_canary = ignore_canary;
 }
 
+void fg_set_capacity_limit(uint32_t limit) {
+  capacity_limit = limit == 0 || limit > FG_REGISTRY_CAPACITY ? FG_REGISTRY_CAPACITY : limit;
+}
+#define TEST_SUPPRESS_HANDLER test_suppress_handler
+#define TEST_IGNORE_CANARY test_ignore_canary
+#define TEST_FLAGS_CLEAR() (test_suppress_handler = 0, test_ignore_canary = 0)
+#else
+#define TEST_SUPPRESS_HANDLER 0
+#define TEST_IGNORE_CANARY 0
+#define TEST_FLAGS_CLEAR() ((void)0)
+#endif
+
 static void child_handler(void) {
-  if (test_suppress_handler) return;
+  if (TEST_SUPPRESS_HANDLER) return;
   fg_on_new_process();
 }
 
@@ -123,10 +137,6 @@ volatile uint32_t* fg_state(void) { return state_page; }
 volatile uint32_t* fg_canary(void) { return canary_page; }
 int fg_canary_supported(void) { return canary_ok; }
 uint32_t fg_tracked_count(void) { return entry_count; }
-
-void fg_set_capacity_limit(uint32_t limit) {
-  capacity_limit = limit == 0 || limit > FG_REGISTRY_CAPACITY ? FG_REGISTRY_CAPACITY : limit;
-}
 
 int fg_is_tracked(int fd) {
   return fd >= 0 && fd < FG_FD_INDEX_LIMIT && index_of[fd] != 0;
@@ -248,8 +258,7 @@ int fg_sever(int fd) {
 void fg_on_new_process(void) {
   /* Whoever held the lock at fork time does not exist here. */
   registry_lock = 0;
-  test_suppress_handler = 0;
-  test_ignore_canary = 0;
+  TEST_FLAGS_CLEAR();
   fg_neutralise_all();
   if (state_page) {
     state_page[FG_STATE_PID] = (uint32_t)getpid();
@@ -259,7 +268,7 @@ void fg_on_new_process(void) {
 }
 
 int fg_check_canary(void) {
-  if (!canary_ok || !canary_page || test_ignore_canary) return 0;
+  if (!canary_ok || !canary_page || TEST_IGNORE_CANARY) return 0;
   if (canary_page[FG_CANARY_TOKEN] == CANARY_TOKEN) return 0;
   fg_on_new_process();
   return 1;

@@ -22,6 +22,7 @@ enum {
   FG_STATE_NEUTRALISED = 2,  /* fds neutralised in this process by the last child handler */
   FG_STATE_FAILED = 3,       /* fds that could not be neutralised (see fg_neutralise_all) */
   FG_STATE_TRACKED = 4,      /* fds currently in the registry */
+  FG_STATE_ANNOUNCED = 5,    /* the generation JS has run its new-process work for (JS writes it) */
   FG_STATE_SLOTS = 16
 };
 
@@ -63,8 +64,6 @@ int fg_track(int fd);
 int fg_untrack(int fd);
 uint32_t fg_tracked_count(void);
 int fg_is_tracked(int fd);
-/* Test-only: a lower capacity, so that a test can fill the registry without 65536 sockets. */
-void fg_set_capacity_limit(uint32_t limit);
 
 /* Replaces every tracked fd whose identity still matches with the dead socket. Async-signal-safe.
  * Returns the number neutralised. */
@@ -87,8 +86,13 @@ int fg_check_canary(void);
  * wiped no canary (no MADV_WIPEONFORK here): handle it as a new process now. 1 if it did. */
 int fg_check_pid(void);
 
-/* Test-only: suppress the child handler / ignore the canary (both cleared by fg_on_new_process). */
+#ifdef FG_TEST_BUILD
+/* The test build only (binding.gyp's pg_forkguard_test target): a lower registry capacity, so that
+ * a test can fill it without 65536 sockets; a child handler that does nothing and a canary nobody
+ * looks at, as after a fork by foreign code (both cleared by fg_on_new_process). */
+void fg_set_capacity_limit(uint32_t limit);
 void fg_set_test_flags(int suppress_handler, int ignore_canary);
+#endif
 
 #ifdef __cplusplus
 }

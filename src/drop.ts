@@ -1,9 +1,8 @@
 // Dropping an inherited connection in a forked child: no byte written, nothing left in any
 // bookkeeping, its queries failed with ForkedConnectionError.
-import { debuglog } from 'node:util';
-import { channels, publish } from './channels.js';
+import { channels, publish } from './diagnostics.js';
 import { stopLeakTimers } from './checkout.js';
-import { type Conn, forkedError } from './conn.js';
+import { type Conn, connOf, forkedError } from './conn.js';
 import type { ForkedConnectionError } from './errors.js';
 import {
   type PgClient,
@@ -18,7 +17,6 @@ import {
 import { currentPid } from './state.js';
 import { severNative, untrack } from './tracking.js';
 
-const log = debuglog('pgforkguard');
 
 /** Installed on a dropped client in the child: ending it sends nothing (no Terminate). */
 function endDropped(cb?: () => void): unknown {
@@ -30,8 +28,9 @@ function endDropped(cb?: () => void): unknown {
 }
 
 /** The 'error' listener a dropped client keeps, so that a late error never crashes the child. */
-export function swallow(err: Error): void {
-  log('late error on a dropped connection: %s', err?.message);
+export function swallow(this: unknown, err: Error): void {
+  const conn = this !== null && typeof this === 'object' ? connOf(this) : undefined;
+  publish(channels.clientLate, () => ({ name: conn?.name, ownerPid: conn?.pid, what: 'error', message: err?.message }));
 }
 
 export interface Dropped {
@@ -89,13 +88,13 @@ export function announceGone(client: PgClient, err: Error): void {
 
 /** NODE_DEBUG line and `pgforkguard:client:drop` event for one inherited connection let go. */
 function announceDrop(conn: Conn, what: string, fd: number): void {
-  log('dropped a %s of %s opened by pid %d (fd %d)', what, conn.name, conn.pid, fd);
   publish(channels.clientDrop, () => ({
     name: conn.name,
     pool: conn.pool?.name,
     ownerPid: conn.pid,
     currentPid: currentPid(),
     fd,
+    what,
   }));
 }
 

@@ -10,12 +10,13 @@ import {
   NotAChildError,
   describe,
 } from './errors.js';
-import { channels, publish } from './channels.js';
-import { native, type ForkResult } from './native.js';
+import { channels, publish } from './diagnostics.js';
+import { native, type ChildWatch, type ForkResult } from './native.js';
 import {
   assertSupported,
   currentPid,
   enterNewProcess,
+  facts,
   forkGeneration,
   install,
   onNewProcess,
@@ -107,6 +108,16 @@ function checkSafe(options: ForkOptions): void {
     );
   }
   assertSupported('fork()');
+  const uv = facts!.uv;
+  if (!uv.layoutKnown) {
+    // Not even { unsafe: true }: fork() would read libuv's private fields at unknown offsets.
+    throw new ForkUnsupportedError(
+      'libuv',
+      `fork() refused: this Node runs libuv ${uv.runtime} (pg-forkguard was built against ${uv.headers}); ` +
+        `pg-forkguard knows the private layout of libuv ${uv.known} only, and fork() must read it. ` +
+        `Upgrade pg-forkguard, or use a Node whose libuv it knows (process.versions.uv).`,
+    );
+  }
   if (options.unsafe) return;
   if (!isMainThread) {
     refuse('worker-thread', 'called from a worker thread; only the main thread can carry on in the child.');
@@ -134,7 +145,9 @@ function checkSafe(options: ForkOptions): void {
 // ---------------------------------------------------------------------------------------------
 // Children and waitpid.
 
+// The one table of fork()'s children: the native side only holds each one's pidfd watch.
 interface Child {
+  watch: ChildWatch;
   status?: ExitStatus;
   waiters: Array<(s: ExitStatus) => void>;
 }
@@ -143,9 +156,9 @@ const children = new Map<number, Child>();
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
 function watch(pid: number): void {
-  const child: Child = { waiters: [] };
+  const child = { waiters: [] } as unknown as Child;
   children.set(pid, child);
-  native.watchChild(pid, (code, signal) => {
+  child.watch = native.watchChild(pid, (code, signal) => {
     const status: ExitStatus = {
       code: code !== null && code >= 0 ? code : null,
       signal: signal === null ? null : (signalNames.get(signal) ?? `SIG${signal}`),
@@ -174,7 +187,7 @@ export function waitpid(pid: number): Promise<ExitStatus> {
     children.delete(pid);
     return Promise.resolve(child.status);
   }
-  native.refChild(pid, true);
+  child.watch.ref(true);
   return new Promise((resolve) => {
     child.waiters.push(resolve);
   });
@@ -182,8 +195,8 @@ export function waitpid(pid: number): Promise<ExitStatus> {
 
 // In a new process the parent's children are not ours: forget them.
 onNewProcess('reset', () => {
+  for (const child of children.values()) child.watch.close();
   children.clear();
-  native.forgetChildren();
   releaseInheritedSubprocesses();
 });
 
@@ -260,15 +273,18 @@ function becomeChild(): void {
   native.watchExit();
 }
 
-/** How the test-only fork bypasses the guard: the raw syscall (no atfork handler at all, so libuv's
- * threadpool is gone in the child too), or glibc's fork with only pg-forkguard's handler silenced;
- * `canary: false` also hides the fork from the canary (as where MADV_WIPEONFORK is missing). */
-export interface RawForkHow {
-  via?: 'syscall' | 'glibc';
-  canary?: boolean;
-}
+/** The fork(2) call itself, as the addon makes it: its own fork() normally; the test build's
+ * other ways in tests (test/support/native-test.ts), which is why fork() takes it as a parameter. */
+export type ForkCall = (dnsInFlight: number) => ForkResult;
 
-function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHow = {}): number {
+const systemFork: ForkCall = (dns) => native.fork(dns);
+
+/**
+ * fork() with the fork(2) call given: checks, hooks, the call, then the child's or the parent's
+ * side. `announce`: run the new-process work in the child now (false: leave it to the loop hook,
+ * as after a fork by foreign code).
+ */
+export function forkVia(options: ForkOptions | undefined, call: ForkCall, announce = true): number {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new InvalidArgumentError(`fork(options): options must be an object like { unsafe: true }, got ${describe(options)}.`);
   }
@@ -280,38 +296,32 @@ function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHo
   // A fork that happened behind our back must be settled before we fork again.
   enterNewProcess();
   for (const h of [...hooks]) callHook(h, 'before');
-  learnDnsDone();
-  const dns = dnsRequestsInFlight();
+  // fork() tells completed DNS work from other threadpool work by libuv's completion function,
+  // which the addon learns once from lookups of its own (native/dns-probe.h): at the first fork(),
+  // not at import or guard(), so a process that never forks starts no lookup.
+  native.prepareFork();
   const parentPid = currentPid();
-  let result: ForkResult;
-  if (raw && how.via === 'glibc') {
-    native.setTestFlags(true, how.canary === false);
-    result = native.fork(QUIESCE_TIMEOUT_MS, dns);
-    if (result.pid !== 0) native.setTestFlags(false, false);
-  } else {
-    result = raw ? native.rawForkForTest(QUIESCE_TIMEOUT_MS, dns) : native.fork(QUIESCE_TIMEOUT_MS, dns);
-  }
-  lastFork = result;
+  const result = call(dnsRequestsInFlight());
   if (!result.quiesced && result.pid !== 0) {
     process.emitWarning(
-      `pg-forkguard: fork() went ahead after ${QUIESCE_TIMEOUT_MS} ms with threadpool work still running ` +
+      `pg-forkguard: fork() went ahead after ${facts!.limits.quiesceTimeoutMs} ms with threadpool work still running ` +
         `(a slow fs or dns call?). That work's libuv state is undefined in the child.`,
       { code: 'FORKGUARD_THREADPOOL_BUSY' },
     );
   }
   if (result.pid === 0) {
     becomeChild();
-    if (!raw) enterNewProcess(); // the raw test fork leaves this to the loop hook, as a foreign fork would
+    if (announce) enterNewProcess();
     publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration() }));
     return 0;
   }
   if (result.pid < 0) {
     const what =
-      result.errno === 11
-          ? 'the process limit was reached (EAGAIN)'
-          : result.errno === 12
-            ? 'out of memory (ENOMEM)'
-            : 'the system call failed';
+      result.errno === constants.errno.EAGAIN
+        ? 'the process limit was reached (EAGAIN)'
+        : result.errno === constants.errno.ENOMEM
+          ? 'out of memory (ENOMEM)'
+          : 'the system call failed';
     throw new ForkFailedError(result.errno, what);
   }
   watch(result.pid);
@@ -326,26 +336,16 @@ function forkWith(options: ForkOptions | undefined, raw: boolean, how: RawForkHo
       scanMs: result.scanNs / 1e6,
       forkMs: result.forkNs / 1e6,
       restoreMs: result.restoreNs / 1e6,
+      ranges: result.ranges,
+      condvars: result.condvars,
     },
   }));
   for (const h of [...hooks]) callHook(h, 'parent', result.pid);
   return result.pid;
 }
 
-let lastFork: ForkResult | undefined;
-
-// fork() tells completed DNS work from other threadpool work by libuv's completion function, which
-// it learns from two lookups of its own (getaddrinfo and getnameinfo of localhost). They run at the
-// first fork(), not at import or guard(): a process that never forks does no lookup and starts no
-// threadpool thread for pg-forkguard.
-let dnsLearnt = false;
-function learnDnsDone(): void {
-  if (dnsLearnt) return;
-  dnsLearnt = true;
-  native.prepareFork();
-}
-
 // DNS lookups in flight: those still queued in libuv's threadpool never complete in the child.
+// Only JS sees them (as ReqWraps); the addon subtracts the ones already complete.
 function dnsRequestsInFlight(): number {
   let n = 0;
   for (const r of process.getActiveResourcesInfo()) {
@@ -354,26 +354,11 @@ function dnsRequestsInFlight(): number {
   return n;
 }
 
-// How long fork() waits for every threadpool thread to finish its current task (see
-// QuiesceThreadpool in native/binding.cc) before it forks anyway and warns.
-const QUIESCE_TIMEOUT_MS = 5000;
-
-/** Timings of the last fork() in this process (for benchmarks): smaps scan, fork, restore. */
-export function lastForkTimings(): ForkResult | undefined {
-  return lastFork;
-}
-
 /**
  * fork(2) for Node: returns 0 in the child and the child's pid in the parent. The child runs on
  * with the parent's state, its event loop re-armed, process.pid corrected and every tracked socket
  * neutralised. It ends through process.exit(), when its loop drains, or on an uncaught error.
  */
 export function fork(options?: ForkOptions): number {
-  return forkWith(options, false);
-}
-
-/** Test-only: fork through the raw system call, so no atfork handler runs (as with foreign native
- * code). The child relies on the fork canary. */
-export function rawForkForTest(options?: ForkOptions, how?: RawForkHow): number {
-  return forkWith(options, true, how);
+  return forkVia(options, systemFork);
 }

@@ -18,7 +18,7 @@ import {
 } from './pg-internals.js';
 import { adoptPoolClient, patchPoolClass, watch } from './pool-patches.js';
 import { resetPool } from './pool-reset.js';
-import { addGuarded, guardedTargets } from './pools.js';
+import { addGuarded, guardedTargets } from './reset-list.js';
 import { guardClient } from './standalone.js';
 import { currentPid, enableLoopPidCheck, forkGeneration, install } from './state.js';
 import { untrack } from './tracking.js';

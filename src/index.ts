@@ -1,9 +1,9 @@
 export { install, isInstalled, forkGeneration, currentPid } from './state.js';
-export { trackFd, untrackFd, isTracked } from './registry.js';
+export { trackFd, untrackFd, isTracked } from './fd-registry.js';
 export { fork, onFork, waitpid, type ForkOptions, type ForkHooks, type ExitStatus } from './fork.js';
 export { guard, isGuarded, stats, type GuardOptions, type PoolStats, type PgPoolLike, type PgClientLike } from './guard.js';
 export type { CheckoutDetail } from './checkout.js';
-export { register, unregister, type Resettable } from './pools.js';
+export { register, unregister, type Resettable } from './reset-list.js';
 export {
   createPoolRegistry,
   type PoolRegistry,

@@ -13,22 +13,37 @@ export interface ForkResult {
   adviseFailures: number;
   quiesceNs: number;
   quiesced: boolean;
-  lostReqs?: number;
+  lostReqs: number;
   /** Condvars other threads slept on at the fork, re-initialised in the child (glibc 2.25-2.40). */
   condvars: number;
 }
 
+/** What init() hands over: every slot number, code and limit is defined once, in native/. */
+export interface NativeFacts {
+  rc: number;
+  errno: number;
+  state?: ArrayBuffer;
+  canary?: ArrayBuffer;
+  canarySupported?: boolean;
+  /** Results of trackFd and friends (native/core.h). */
+  codes: { ok: number; badFd: number; notSocket: number; full: number; range: number; notTracked: number; noDeadSocket: number; noCanary: number };
+  /** Slots of the state page (and the canary's token slot). */
+  slots: { generation: number; pid: number; neutralised: number; failed: number; tracked: number; announced: number; canaryToken: number };
+  limits: { registryCapacity: number; fdIndexLimit: number; quiesceTimeoutMs: number };
+  /** The libuv this addon was built against and the one it runs on (native/uv-private.h). */
+  uv: { runtime: string; headers: string; known: string; layoutKnown: boolean };
+}
+
+/** A fork() child being watched: its pidfd (or timer) in the loop. */
+export interface ChildWatch {
+  ref(on: boolean): void;
+  close(): void;
+  readonly pidfd: boolean;
+}
+
 export interface Binding {
   supported: boolean;
-  init(): {
-    rc: number;
-    errno: number;
-    state?: ArrayBuffer;
-    canary?: ArrayBuffer;
-    canarySupported?: boolean;
-    capacity?: number;
-    fdLimit?: number;
-  };
+  init(): NativeFacts;
   install(): number;
   isInstalled(): boolean;
   trackFd(fd: number): number;
@@ -36,28 +51,41 @@ export interface Binding {
   isTracked(fd: number): boolean;
   severFd(fd: number): number;
   checkCanary(): boolean;
-  setRegistryLimitForTest(limit: number): void;
   checkPid(): boolean;
-  setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   getpid(): number;
   startHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   setLoopPidCheck(on: boolean): void;
-  markNotified(): void;
   watchExit(): void;
   exitNow(code: number): never;
-  fork(quiesceTimeoutMs: number, dnsInFlight: number): ForkResult;
-  rawForkForTest(quiesceTimeoutMs: number, dnsInFlight: number): ForkResult;
+  fork(dnsInFlight: number): ForkResult;
   prepareFork(): boolean;
-  loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean };
-  watchChild(pid: number, done: (code: number | null, signal: number | null) => void): boolean;
-  refChild(pid: number, ref: boolean): boolean;
-  forgetChildren(): number;
+  watchChild(pid: number, done: (code: number | null, signal: number | null) => void): ChildWatch;
 }
 
 export const root = join(__dirname, '..');
 
 /** Loads the addon the way node-gyp-build does, but when nothing loads says what was tried. */
 function loadBinding(): Binding {
+  // Windows has no fork(2): nothing was compiled there, and nothing is loaded. install() returns
+  // false and every fork-related call throws ForkUnsupportedError (state.ts, fork.ts).
+  if (process.platform === 'win32') return { supported: false } as Binding;
+  // Another build of the same sources, by path: the test build (test/support), a sanitizer build.
+  // Loaded with dlopen because its name does not end in .node (so node-gyp-build never picks it).
+  const override = process.env.PG_FORKGUARD_ADDON;
+  if (override) {
+    const mod = { exports: {} as Binding };
+    try {
+      process.dlopen(mod, override);
+    } catch (cause) {
+      throw new NativeLoadError(
+        `pg-forkguard: PG_FORKGUARD_ADDON=${override} does not load: ${(cause as Error).message}. Unset it to ` +
+          `use the package's own addon.`,
+        [{ path: override, error: (cause as Error).message }],
+        cause,
+      );
+    }
+    return mod.exports;
+  }
   try {
     return load(root) as Binding;
   } catch (cause) {

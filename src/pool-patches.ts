@@ -1,6 +1,6 @@
 // The guard's wrappers of pg-pool's methods, installed once on the prototype that owns each. For a
 // pool without a guard record they read one property and call through.
-import { debuglog } from 'node:util';
+import { channels, publish } from './diagnostics.js';
 import { describeTimeout, startLeakTimers, stopLeakTimers } from './checkout.js';
 import { type Conn, CONN, POOL, type PoolGuard, connOf, isInherited, mark, newConn, requestedBeforeFork, settle, stamp } from './conn.js';
 import {
@@ -19,7 +19,6 @@ import { patchMethod } from './patch-method.js';
 import { watchNative, watchSocket } from './tracking.js';
 import { patchNativeBinding } from './client-patches.js';
 
-const log = debuglog('pgforkguard');
 
 /** Who guards a pool used without a record (the zero-code hook); undefined: nobody. */
 let adoptPool: (pool: PgPool) => PoolGuard | undefined = () => undefined;
@@ -167,7 +166,7 @@ export function patchPoolClass(proto: object): void {
         if (isInherited(conn)) settle(conn.debug);
         if (conn.dropped) {
           // release() / release(err) of a client checked out before the fork: it already left the pool.
-          log('%s: release of a dropped client (opened by pid %d)', conn.name, conn.pid);
+          publish(channels.clientLate, () => ({ name: conn.name, ownerPid: conn.pid, what: 'release' }));
           pulse(this);
           return undefined;
         }

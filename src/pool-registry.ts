@@ -1,5 +1,5 @@
 import { ForkGuardError, IncompatiblePoolError, InvalidArgumentError, PoolLimitError, describe } from './errors.js';
-import { channels, publish } from './channels.js';
+import { channels, publish } from './diagnostics.js';
 import { guard, poolStats, type GuardOptions, type PgPoolLike } from './guard.js';
 
 export type EvictReason = 'lru' | 'idle' | 'manual' | 'end';

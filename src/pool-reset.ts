@@ -1,8 +1,7 @@
 // What a guarded pool does once in every new process: every connection inherited from the parent
 // leaves (without a byte written), every request made before the fork is refused here (it belongs
 // to the parent, which serves it: at most once), and the pool reconnects lazily for new requests.
-import { debuglog } from 'node:util';
-import { channels, publish } from './channels.js';
+import { channels, publish } from './diagnostics.js';
 import { CONN, type Conn, POOL, type PoolGuard, connOf, isInherited, mark, newConn, requestedBeforeFork } from './conn.js';
 import { type Dropped, announceGone, callOut, dropConnection } from './drop.js';
 import {
@@ -19,7 +18,6 @@ import {
 } from './pg-internals.js';
 import { currentPid } from './state.js';
 
-const log = debuglog('pgforkguard');
 
 export function resetPool(pool: PgPool, generation: number): void {
   const g = (pool as { [POOL]?: PoolGuard })[POOL]!;
@@ -60,19 +58,6 @@ export function resetPool(pool: PgPool, generation: number): void {
       failWaiter(item, refusal);
     });
   }
-  log(
-    '%s: pid %d generation %d dropped %d inherited connections (%d idle, %d connecting, %d checked out); ' +
-      'refused %d checkouts requested before the fork (%d queued)',
-    g.name,
-    g.pid,
-    generation,
-    inherited.size,
-    idle,
-    connecting,
-    inherited.size - idle - connecting,
-    waiters.length,
-    queued,
-  );
   publish(channels.poolReset, () => ({
     pool: g.name,
     pid: g.pid,
@@ -82,6 +67,7 @@ export function resetPool(pool: PgPool, generation: number): void {
     connecting,
     checkedOut: inherited.size - idle - connecting,
     refused: waiters.length,
+    queued,
   }));
   if (pool.ending || pool.ended) {
     pulse(pool);
@@ -91,8 +77,8 @@ export function resetPool(pool: PgPool, generation: number): void {
   for (let i = 0; i < toOpen; i++) {
     pool.newClient({
       callback: (err, _client, release) => {
-        if (err) log('%s: prefill connection failed: %s', g.name, err.message);
-        else release?.();
+        publish(channels.poolPrefill, () => ({ pool: g.name, pid: g.pid, ...(err ? { error: err.message } : {}) }));
+        if (!err) release?.();
       },
     });
   }

@@ -6,7 +6,7 @@ import { announceGone, callOut, dropConnection, swallow } from './drop.js';
 import { type PgClient, hasStarted } from './pg-internals.js';
 import { enableLoopPidCheck } from './state.js';
 import { watch } from './pool-patches.js';
-import { type GuardedEntry, addGuarded, removeGuarded } from './pools.js';
+import { type GuardedEntry, addGuarded, removeGuarded } from './reset-list.js';
 
 let clientCount = 0;
 const entries = new WeakMap<Conn, GuardedEntry>();

@@ -1,38 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { isMainThread } from 'node:worker_threads';
 import { ForkGuardError, ForkUnsupportedError } from './errors.js';
-import { native } from './native.js';
+import { native, type NativeFacts } from './native.js';
 
-// Slots of the native state page (native/core.h): plain memory that the atfork child handler
-// writes, read here with a load instead of a call.
-const GENERATION = 0;
-const PID = 1;
-const NEUTRALISED = 2;
-const FAILED = 3;
-const TRACKED = 4;
+// The native state page (native/core.h): plain memory that the atfork child handler writes, read
+// here with a load instead of a call. Its slot numbers, codes and limits come from init(): native/
+// is their only owner. Where nothing was loaded (Windows), nothing can fork: generation 0.
+export const facts: NativeFacts | undefined = native.supported ? native.init() : undefined;
+const slots = facts?.slots;
+const state = facts?.state ? new Uint32Array(facts.state) : undefined;
+const canary = facts?.canary ? new Uint32Array(facts.canary) : undefined;
+const canaryWiped = (): boolean => facts?.canarySupported === true && canary![slots!.canaryToken] === 0;
 
-const init = native.supported ? native.init() : undefined;
-const state = init?.state ? new Uint32Array(init.state) : new Uint32Array(16);
-const canary = init?.canary ? new Uint32Array(init.canary) : new Uint32Array(16).fill(1);
-if (!init?.canarySupported) canary[0] = 1; // nothing wipes it: never reads as a fork
-
-export const canarySupported = init?.canarySupported === true;
-export const registryCapacity = init?.capacity ?? 0;
-export const fdLimit = init?.fdLimit ?? 0;
+export const canarySupported = facts?.canarySupported === true;
 
 /** How many forks separate this process from the one that loaded the package (0 there, 1 in a
  * child, 2 in a grandchild). Read from memory the child handler writes: no system call. */
 export function forkGeneration(): number {
-  return state[GENERATION]!;
+  return state ? state[slots!.generation]! : 0;
 }
 
 /** The real pid, kept current by the child handler (process.pid is cached at startup). */
 export function currentPid(): number {
-  return state[PID]!;
+  return state ? state[slots!.pid]! : process.pid;
 }
 
 export function nativeCounters(): { neutralised: number; failed: number; tracked: number } {
-  return { neutralised: state[NEUTRALISED]!, failed: state[FAILED]!, tracked: state[TRACKED]! };
+  if (!state) return { neutralised: 0, failed: 0, tracked: 0 };
+  return { neutralised: state[slots!.neutralised]!, failed: state[slots!.failed]!, tracked: state[slots!.tracked]! };
 }
 
 export function assertSupported(what: string): void {
@@ -43,10 +38,10 @@ export function assertSupported(what: string): void {
         `processes on Linux and macOS; on ${process.platform} pools need no guard.`,
     );
   }
-  if (!init || init.rc !== 0) {
+  if (!facts || facts.rc !== 0) {
     throw new ForkGuardError(
       'ERR_FORKGUARD_INIT',
-      `pg-forkguard could not set up its shared state (native code ${init?.rc}, errno ${init?.errno}). ` +
+      `pg-forkguard could not set up its shared state (native code ${facts?.rc}, errno ${facts?.errno}). ` +
         `This means mmap or socketpair failed: check the process's memory and fd limits (ulimit -n).`,
     );
   }
@@ -58,7 +53,6 @@ export function assertSupported(what: string): void {
 type Listener = (generation: number) => void;
 const resetListeners = new Set<Listener>(); // pools (run first: they own inherited sockets)
 const childListeners = new Set<Listener>(); // onFork({ child }) hooks
-let handledGeneration = init?.state ? state[GENERATION]! : 0;
 
 export function onNewProcess(kind: 'reset' | 'child', listener: Listener): () => void {
   const set = kind === 'reset' ? resetListeners : childListeners;
@@ -102,12 +96,13 @@ function runAll(set: Set<Listener>, generation: number, what: string): void {
   }
 }
 
-/** Runs the new-process work if the generation moved since it last ran. True if it ran now. */
+/** Runs the new-process work if the generation moved since it was last announced (the state
+ * page's `announced` slot, which the loop hook reads too: one record of it). True if it ran now. */
 export function enterNewProcess(): boolean {
-  const generation = state[GENERATION]!;
-  if (generation === handledGeneration) return false;
-  handledGeneration = generation;
-  native.markNotified();
+  if (!state) return false;
+  const generation = state[slots!.generation]!;
+  if (generation === state[slots!.announced]) return false;
+  state[slots!.announced] = generation;
   fixPid();
   refreshUuidCache();
   runAll(resetListeners, generation, 'pool reset');
@@ -117,8 +112,9 @@ export function enterNewProcess(): boolean {
 
 /** The checkout check: two loads. Also catches forks that ran no atfork handler (the canary). */
 export function forkedSinceLastCheck(): boolean {
-  if (canary[0] === 0) native.checkCanary();
-  return state[GENERATION] !== handledGeneration && enterNewProcess();
+  if (!state) return false;
+  if (canaryWiped()) native.checkCanary();
+  return state[slots!.generation] !== state[slots!.announced] && enterNewProcess();
 }
 
 /**
@@ -126,9 +122,10 @@ export function forkedSinceLastCheck(): boolean {
  * that ran no atfork handler where the kernel has no MADV_WIPEONFORK; it costs a call (~250 ns).
  */
 export function forkedSinceLastPidCheck(): boolean {
-  if (canary[0] === 0) native.checkCanary();
+  if (!state) return false;
+  if (canaryWiped()) native.checkCanary();
   if (native.checkPid()) warnUnseenFork();
-  return state[GENERATION] !== handledGeneration && enterNewProcess();
+  return state[slots!.generation] !== state[slots!.announced] && enterNewProcess();
 }
 
 function warnUnseenFork(): void {

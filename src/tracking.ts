@@ -1,7 +1,7 @@
 // Tracking a connection's socket: its fd goes into the native registry before pg can write a
 // byte to it, and leaves when it closes. In every child the registry's fds are replaced by a dead
 // socket before any JS runs.
-import { debuglog } from 'node:util';
+import { channels, publish } from './diagnostics.js';
 import { type Conn, forkedError } from './conn.js';
 import { FdRegistryError, describe } from './errors.js';
 import {
@@ -17,9 +17,8 @@ import {
   stopLibpq,
   streamFd,
 } from './pg-internals.js';
-import { severFd, trackFd, untrackFd } from './registry.js';
+import { severFd, trackFd, untrackFd } from './fd-registry.js';
 
-const log = debuglog('pgforkguard');
 
 // fd -> the connection that tracked it. A closed socket's 'close' event arrives after its fd was
 // closed; by then the number may belong to a newer guarded socket, which must stay tracked.
@@ -161,6 +160,13 @@ export function severNative(client: PgClient, conn: Conn, fd: number): void {
   setNativeCancel(client, (cb) => process.nextTick(cb, forkedError(conn, 'client.cancel()')));
   if (fd >= 0 && owners.get(fd) !== conn) {
     const rc = severFd(fd);
-    if (rc !== 0) log('%s: could not put the dead socket over fd %d (code %d)', conn.name, fd, rc);
+    if (rc !== 0) {
+      publish(channels.clientLate, () => ({
+        name: conn.name,
+        ownerPid: conn.pid,
+        what: 'sever-failed',
+        message: `could not put the dead socket over fd ${fd} (native code ${rc})`,
+      }));
+    }
   }
 }

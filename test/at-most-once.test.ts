@@ -36,3 +36,18 @@ describe.each(['fork', 'canary', 'debug'])('guarded, a child made by %s', (how) 
     expect(child.fresh).toBe(7); // a request made after the fork is served
   });
 });
+
+describe('a COPY streaming at the fork', () => {
+  it('COPY FROM STDIN in the parent at the fork: every row exactly once; the child fails that COPY and works on', async () => {
+    const run = await runFixture('at-most-once/copy-mid-stream.mjs', { timeoutMs: 120_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const { parent, child } = run.results;
+    expect(parent.child).toEqual({ status: { code: 0, signal: null }, hung: false });
+    expect(parent.outcome).toBe('finished');
+    expect(parent.rows).toBe(20_000);
+    expect(parent.distinct).toBe(20_000);
+    expect(parent.sum).toBe(parent.expectedSum);
+    expect(child.outcome).toBe('ForkedConnectionError');
+    expect(child.ok).toBe(20);
+  });
+});

@@ -15,7 +15,7 @@ import {
   stats,
   unregister,
 } from '../dist/index.js';
-import { native } from '../dist/native.js';
+import { setRegistryLimit } from './support/native-test.js';
 import { nativeCounters } from '../dist/state.js';
 
 const db = inject('pg');
@@ -26,7 +26,7 @@ function pool(options: pg.PoolConfig = {}) {
   return p;
 }
 afterEach(async () => {
-  native.setRegistryLimitForTest(0);
+  setRegistryLimit(0);
   await Promise.all(opened.splice(0).map((p) => p.end().catch(() => {})));
 });
 
@@ -167,13 +167,13 @@ describe('guard() on a live pool', () => {
   it('a connection whose fd cannot be tracked fails with the typed error and never runs', async () => {
     const p = guard(pool());
     const held = await p.connect(); // at least one fd tracked
-    native.setRegistryLimitForTest(nativeCounters().tracked); // no room for one more
+    setRegistryLimit(nativeCounters().tracked); // no room for one more
     const err = await p.query('SELECT 1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FdRegistryError);
     expect((err as FdRegistryError).code).toBe('ERR_FORKGUARD_REGISTRY_FULL');
     expect(p.totalCount).toBe(1);
     held.release();
-    native.setRegistryLimitForTest(0);
+    setRegistryLimit(0);
     expect((await p.query('SELECT 3 AS v')).rows[0].v).toBe(3);
   });
 });

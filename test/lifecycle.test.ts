@@ -89,6 +89,25 @@ describe('onFork hooks and install()', () => {
 });
 
 describe('fork() refuses when it cannot be safe', () => {
+  it('on a libuv whose private layout it does not know: ForkUnsupportedError naming the version, even with unsafe', async () => {
+    const unknown = await runFixture('lifecycle/unknown-libuv.mjs', { env: { PG_FORKGUARD_TEST_UV_VERSION: '0x013500' } });
+    expect(unknown.code, unknown.stderr).toBe(0);
+    const r = unknown.results.result;
+    expect(r.uv).toMatchObject({ runtime: '1.53.0', layoutKnown: false });
+    for (const attempt of [r.fork, r.unsafe]) {
+      expect(attempt).toMatchObject({ name: 'ForkUnsupportedError', code: 'ERR_FORKGUARD_UNSUPPORTED', reason: 'libuv' });
+      expect(attempt.message).toContain(`this Node runs libuv 1.53.0 (pg-forkguard was built against ${r.uv.headers})`);
+      expect(attempt.message).toContain(`knows the private layout of libuv ${r.uv.known} only`);
+    }
+    // The twin, on this Node's own libuv: both forks go ahead.
+    const known = await runFixture('lifecycle/unknown-libuv.mjs');
+    expect(known.code, known.stderr).toBe(0);
+    expect(known.results.result.uv.layoutKnown).toBe(true);
+    expect(known.results.result.fork.pid).toBeGreaterThan(0);
+    expect(known.results.result.child.status).toEqual({ code: 0, signal: null });
+    expect(known.results.result.unsafe.pid).toBeGreaterThan(0);
+  });
+
   it('worker thread, workers alive, inspector, unsupported OS; bad input; waitpid on foreign pids', async () => {
     const run = await runFixture('api.mjs');
     expect(run.code, run.stderr).toBe(0);

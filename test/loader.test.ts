@@ -16,7 +16,7 @@ describe('loading the addon', () => {
       const r = spawnSync(
         process.execPath,
         ['-e', `try { require(${JSON.stringify(dir)}) } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message, tried: e.tried })) }`],
-        { encoding: 'utf8' },
+        { encoding: 'utf8', env: { ...process.env, PG_FORKGUARD_ADDON: '' } },
       );
       const err = JSON.parse(r.stdout);
       expect(err.name).toBe('NativeLoadError');
@@ -29,5 +29,18 @@ describe('loading the addon', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('PG_FORKGUARD_ADDON naming a file that does not load: NativeLoadError saying so', () => {
+    const bad = join(__dirname, 'no-such-addon.node-test');
+    const r = spawnSync(
+      process.execPath,
+      ['-e', `try { require(${JSON.stringify(join(__dirname, '..'))}) } catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message, tried: e.tried })) }`],
+      { encoding: 'utf8', env: { ...process.env, PG_FORKGUARD_ADDON: bad } },
+    );
+    const err = JSON.parse(r.stdout);
+    expect(err.name).toBe('NativeLoadError');
+    expect(err.message).toContain(`PG_FORKGUARD_ADDON=${bad} does not load`);
+    expect(err.tried).toEqual([{ path: bad, error: expect.stringContaining('no-such-addon') }]);
   });
 });

@@ -8,7 +8,7 @@ const NATIVE = { NATIVE: '1' };
 
 
 const scenario = (name: string, mode = 'guarded', transport = 'tcp') =>
-  runFixture('scenarios.mjs', { args: [name, mode, transport], env: NATIVE, timeoutMs: 90_000 });
+  runFixture(`${name}.mjs`, { args: [mode, transport], env: NATIVE, timeoutMs: 90_000 });
 
 describe('unguarded pg.native.Pool: the corruption is real', () => {
   it('results reach the wrong process, and a child ending the pool kills the parent sessions', async () => {
@@ -21,21 +21,21 @@ describe('unguarded pg.native.Pool: the corruption is real', () => {
   });
 
   it("a child's pool.end() (PQfinish: Terminate) ends the parent's sessions", async () => {
-    const run = await scenario('child-end', 'unguarded');
+    const run = await scenario('pool/child-end', 'unguarded');
     ok(run);
     expect(run.results.parent.poolErrors.length).toBeGreaterThan(0);
     expect(run.results.parent.after).not.toEqual(run.results.parent.before);
   });
 
   it("the child's Client#cancel() cancels the parent's query (PQcancel with the parent's key)", async () => {
-    const run = await scenario('native-cancel', 'unguarded');
+    const run = await scenario('pg-native/cancel', 'unguarded');
     ok(run);
     expect(run.results.child.cancel).toBe('sent');
     expect(run.results.parent.result).toEqual({ error: 'canceling statement due to user request' });
   });
 
   it('a connect libpq completed before the fork is a live session shared by both processes', async () => {
-    const run = await scenario('native-connecting', 'unguarded', 'unix');
+    const run = await scenario('pg-native/connecting', 'unguarded', 'unix');
     ok(run);
     const { parent, child } = run.results;
     expect(child.dead).toEqual([false, false]); // live copies of the parent's new sockets
@@ -46,7 +46,7 @@ describe('unguarded pg.native.Pool: the corruption is real', () => {
   });
 
   it("the child's statements land in the parent's open transaction", async () => {
-    const run = await scenario('tx', 'unguarded');
+    const run = await scenario('pool/transaction', 'unguarded');
     expect(run.timedOut, run.stderr).toBe(false);
     expect(run.results.parent.rows).not.toEqual(['before fork', 'parent']);
   });
@@ -76,13 +76,13 @@ describe.each(['tcp', 'unix', 'tls'])('guarded pg.native.Pool shared by a parent
   // The pool's sockets are taken out of the registry before the fork: the child's copies are live,
   // so the parent's sessions survive only if the child sends nothing (no PQfinish, no Terminate).
   it("not a byte from the child, even to live inherited sockets: pool.end() and held clients", async () => {
-    const end = await scenario('child-end', 'untracked', transport);
+    const end = await scenario('pool/child-end', 'untracked', transport);
     ok(end);
     childExitedCleanly(end.results.parent);
     expect(end.results.child.stats[0].droppedInherited).toBe(4);
     expect(end.results.parent.poolErrors).toEqual([]);
     expect(end.results.parent.after).toEqual(end.results.parent.before);
-    const held = await scenario('held', 'untracked', transport);
+    const held = await scenario('pool/held', 'untracked', transport);
     ok(held);
     childExitedCleanly(held.results.parent);
     expect(held.results.child.query.name).toBe('ForkedConnectionError');
@@ -93,7 +93,7 @@ describe.each(['tcp', 'unix', 'tls'])('guarded pg.native.Pool shared by a parent
 
 describe('guarded pg-native scenarios', () => {
   it('Client#cancel() of an inherited connection throws ForkedConnectionError; the parent query finishes', async () => {
-    const run = await scenario('native-cancel');
+    const run = await scenario('pg-native/cancel');
     ok(run);
     childExitedCleanly(run.results.parent);
     expect(run.results.child.cancel).toBe('ForkedConnectionError');
@@ -101,7 +101,7 @@ describe('guarded pg-native scenarios', () => {
   });
 
   it('a connect completed in the threadpool before the fork: its socket is severed in the child', async () => {
-    const run = await scenario('native-connecting', 'guarded', 'unix');
+    const run = await scenario('pg-native/connecting', 'guarded', 'unix');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -116,7 +116,7 @@ describe('guarded pg-native scenarios', () => {
   });
 
   it('a standalone pg.native.Client: one ForkedConnectionError in the child, the parent session intact', async () => {
-    const run = await scenario('native-client');
+    const run = await scenario('pg-native/client');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);
@@ -128,13 +128,13 @@ describe('guarded pg-native scenarios', () => {
   });
 
   it('unguarded, the same child kills the standalone client session (the test can fail)', async () => {
-    const run = await scenario('native-client', 'unguarded');
+    const run = await scenario('pg-native/client', 'unguarded');
     ok(run);
     expect(run.results.parent.after).not.toBe(run.results.parent.before);
   });
 
   it('a transaction open across the fork commits once, in the parent', async () => {
-    const run = await scenario('tx');
+    const run = await scenario('pool/transaction');
     ok(run);
     expect(run.results.child.outcome).toBe('ForkedConnectionError');
     expect(run.results.child.ok).toBe(20);
@@ -142,7 +142,7 @@ describe('guarded pg-native scenarios', () => {
   });
 
   it('LISTEN: the child gets one ForkedConnectionError and no notification; the parent gets all', async () => {
-    const run = await scenario('listen');
+    const run = await scenario('pool/listen');
     ok(run);
     const { parent, child } = run.results;
     expect(child.notifications).toEqual([]);
@@ -151,11 +151,11 @@ describe('guarded pg-native scenarios', () => {
   });
 
   it('idle inherited clients leave before the loop polls; waiters are served once, by the parent', async () => {
-    const idle = await scenario('idle-no-listener');
+    const idle = await scenario('pool/idle-no-listener');
     ok(idle);
     expect(idle.results.child.works).toBe(true);
     expect(idle.results.parent.after).toEqual(idle.results.parent.before);
-    const waiters = await scenario('waiters');
+    const waiters = await scenario('pool/waiters');
     ok(waiters);
     for (const r of waiters.results.child.got) expect(r).toMatchObject({ name: 'ForkedConnectionError', kind: 'request' });
     expect(waiters.results.parent.got).toEqual([101, 102, 103]);

@@ -22,7 +22,7 @@ const versions = readdirSync(root).filter((d) => d.startsWith('pg-'));
 describe.each(versions)('%s', (version) => {
   const env = { FG_PG_DIR: join(root, version) };
   const scenario = (name: string, mode = 'guarded') =>
-    runFixture('scenarios.mjs', { args: [name, mode, 'tcp'], env, timeoutMs: 90_000 });
+    runFixture(`${name}.mjs`, { args: [mode, 'tcp'], env, timeoutMs: 90_000 });
 
   it('every private member the guard relies on is there, and it is the version pinned', async () => {
     const run = await runFixture('pg-contract.cjs', { env });
@@ -41,14 +41,14 @@ describe.each(versions)('%s', (version) => {
 
   it('unguarded, results reach the wrong process and a child kills the parent sessions', async () => {
     expectWrongResults(await runFixture('share.mjs', { args: ['unguarded', 'tcp'], env, timeoutMs: 90_000 }));
-    expectParentKilled(await scenario('child-end', 'unguarded'));
+    expectParentKilled(await scenario('pool/child-end', 'unguarded'));
   });
 
   it("guarded: a child's pool.end(), a held client, queries in flight, an open transaction", async () => {
-    expectChildEndsOnlyItsOwn(await scenario('child-end'));
-    expectHeldClientRefused(await scenario('held'));
-    expectInFlightRejectedInChild(await scenario('inflight'));
-    expectTransactionOnce(await scenario('tx'));
+    expectChildEndsOnlyItsOwn(await scenario('pool/child-end'));
+    expectHeldClientRefused(await scenario('pool/held'));
+    expectInFlightRejectedInChild(await scenario('pool/inflight'));
+    expectTransactionOnce(await scenario('pool/transaction'));
   });
 
   it('drop-in: the same classes, prototype patches and timeout errors plain, hooked and guarded', async () => {

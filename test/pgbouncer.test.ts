@@ -9,13 +9,13 @@ import { type FixtureRun, childExitedCleanly, ok, runFixture } from './helpers.j
 import { expectChildEndsOnlyItsOwn, expectCleanLibraryRun, expectWrongResults } from './scenario-checks.js';
 
 const bouncer = inject('pgbouncer');
-const register = join(__dirname, '..', 'dist', 'register.js');
+const register = join(__dirname, '..', 'dist', 'hook.js');
 const via = (mode: 'session' | 'transaction') => ({ PG_TCP_URL: bouncer[mode].tcpUrl, PG_TLS_URL: bouncer[mode].tlsUrl });
 
 describe.each(['session', 'transaction'] as const)('PgBouncer, %s pooling', (mode) => {
   const env = via(mode);
   const scenario = (name: string, guarded = 'guarded') =>
-    runFixture('scenarios.mjs', { args: [name, guarded, 'tcp'], env, timeoutMs: 90_000 });
+    runFixture(`${name}.mjs`, { args: [guarded, 'tcp'], env, timeoutMs: 90_000 });
 
   it.each(['tcp', 'tls'])('fork storm over %s: every child clean, nothing wrong anywhere', async (transport) => {
     const run = await runFixture('stress.mjs', {
@@ -35,10 +35,10 @@ describe.each(['session', 'transaction'] as const)('PgBouncer, %s pooling', (mod
   });
 
   it("a child's pool.end() leaves the parent's connections; unguarded it ends them", async () => {
-    const unguarded = await scenario('child-end', 'unguarded');
+    const unguarded = await scenario('pool/child-end', 'unguarded');
     ok(unguarded);
     expect(unguarded.results.parent.poolErrors.length).toBeGreaterThan(0);
-    const guarded = await scenario('child-end');
+    const guarded = await scenario('pool/child-end');
     if (mode === 'session') expectChildEndsOnlyItsOwn(guarded);
     else {
       ok(guarded);
@@ -50,10 +50,10 @@ describe.each(['session', 'transaction'] as const)('PgBouncer, %s pooling', (mod
   });
 
   it("a child cannot cancel the parent's query through PgBouncer's cancel keys; unguarded it can", async () => {
-    const unguarded = await scenario('cancel', 'unguarded');
+    const unguarded = await scenario('pool/cancel', 'unguarded');
     ok(unguarded);
     expect(unguarded.results.parent.result).not.toBe('finished');
-    const run = await scenario('cancel');
+    const run = await scenario('pool/cancel');
     ok(run);
     const { parent, child } = run.results;
     childExitedCleanly(parent);

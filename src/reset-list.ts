@@ -1,3 +1,8 @@
+// The reset list: everything reset once per new process, before its loop first polls. Guarded pg
+// pools and clients go on it (held weakly), and so does whatever the app passes to the public
+// register() (held until unregister()). Not to be confused with the fd registry (fd-registry.ts:
+// sockets the native child handler neutralises), the pool registry (pool-registry.ts: pools per
+// tenant) or the zero-code hook (hook.ts: the pg-forkguard/register entry).
 import { IncompatiblePoolError, describe } from './errors.js';
 import { install, onNewProcess } from './state.js';
 

@@ -53,7 +53,7 @@ describe('fd registry', () => {
   });
 
   it('a tracked number closed and reused for a file is never touched in the child', async () => {
-    const run = await runFixture('registry.mjs', { args: ['identity'] });
+    const run = await runFixture('fd-registry/identity.mjs', { args: ['identity'] });
     expect(run.code, run.stderr).toBe(0);
     const { child, parent } = run.results;
     expect(parent.reused).toBe(parent.fd); // the test really did reuse the number
@@ -65,7 +65,7 @@ describe('fd registry', () => {
   });
 
   it('a full registry is a typed error, and untracking makes room (lowered test capacity)', async () => {
-    const run = await runFixture('registry.mjs', { args: ['full'] });
+    const run = await runFixture('fd-registry/identity.mjs', { args: ['full'] });
     expect(run.code, run.stderr).toBe(0);
     const full = run.results.full;
     expect(full.failedAt).toBe(8);
@@ -78,7 +78,7 @@ describe('fd registry', () => {
   it('tracks 10000 sockets at once, every one of them neutralised in the child', async () => {
     // This machine's hard fd limit (20000, not raisable in the sandbox) rules out 65537 open
     // sockets; the capacity itself is a constant checked below and the full path runs above.
-    const run = await runFixture('registry.mjs', { args: ['many'], timeoutMs: 120_000 });
+    const run = await runFixture('fd-registry/identity.mjs', { args: ['many'], timeoutMs: 120_000 });
     expect(run.code, run.stderr.slice(-2000)).toBe(0);
     const many = run.results.many;
     expect(many.capacity).toBe(65536);
@@ -86,5 +86,19 @@ describe('fd registry', () => {
     expect(many.trackedCount).toBe(10000);
     expect(run.results['many-child'].neutralised).toBe(10000);
     expect(run.results['many-child'].failed).toBe(0);
+  });
+});
+
+describe('an fd number closed without untrackFd() and reused', () => {
+  it('a tracked fd number reused for a file before the fork: the file is left alone in the child', async () => {
+    const run = await runFixture('fd-registry/fd-reuse.mjs', { timeoutMs: 120_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const { parent, child } = run.results;
+    expect(parent.fileFd).toBe(parent.fd); // the same number
+    expect(parent.tracked).toBe(true); // and the stale entry is still in the registry
+    expect(child.content).toBe('the file, intact');
+    expect(child.sameInode).toBe(true);
+    expect(child.ok).toBe(20);
+    expect(parent.after).toEqual(parent.before);
   });
 });

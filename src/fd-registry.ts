@@ -1,12 +1,8 @@
+// The fd registry: the socket fds the native child handler replaces with a dead socket in every new
+// process, before any JS runs (native/core.c holds it). Public as trackFd/untrackFd/isTracked.
 import { FdRegistryError, InvalidArgumentError, describe } from './errors.js';
 import { native } from './native.js';
-import { assertSupported, fdLimit, registryCapacity } from './state.js';
-
-// Result codes of fg_track (native/core.h).
-const BAD_FD = -1;
-const NOT_SOCKET = -2;
-const FULL = -3;
-const RANGE = -4;
+import { assertSupported, facts } from './state.js';
 
 function checkFd(fd: unknown, fn: string): asserts fd is number {
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
@@ -23,29 +19,30 @@ export function trackFd(fd: number): void {
   checkFd(fd, 'trackFd');
   assertSupported('trackFd()');
   const rc = native.trackFd(fd);
-  if (rc === 0) return;
+  const { codes, limits } = facts!;
+  if (rc === codes.ok) return;
   switch (rc) {
-    case BAD_FD:
+    case codes.badFd:
       throw new FdRegistryError('ERR_FORKGUARD_BAD_FD', fd, `trackFd(${fd}): ${fd} is not an open file descriptor.`);
-    case NOT_SOCKET:
+    case codes.notSocket:
       throw new FdRegistryError(
         'ERR_FORKGUARD_NOT_A_SOCKET',
         fd,
         `trackFd(${fd}): fd ${fd} is not a socket. Only sockets can be neutralised (a dead socket is put ` +
           `in their place); pass the fd of a pool's connection (client.connection.stream._handle.fd).`,
       );
-    case FULL:
+    case codes.full:
       throw new FdRegistryError(
         'ERR_FORKGUARD_REGISTRY_FULL',
         fd,
-        `trackFd(${fd}): the fd registry is full (${registryCapacity} sockets). Untrack closed sockets ` +
+        `trackFd(${fd}): the fd registry is full (${limits.registryCapacity} sockets). Untrack closed sockets ` +
           `with untrackFd(), or lower the number of open connections.`,
       );
-    case RANGE:
+    case codes.range:
       throw new FdRegistryError(
         'ERR_FORKGUARD_FD_RANGE',
         fd,
-        `trackFd(${fd}): fd numbers up to ${fdLimit - 1} can be tracked; ${fd} is beyond that.`,
+        `trackFd(${fd}): fd numbers up to ${limits.fdIndexLimit - 1} can be tracked; ${fd} is beyond that.`,
       );
     default:
       throw new FdRegistryError('ERR_FORKGUARD_TRACK_FAILED', fd, `trackFd(${fd}) failed with native code ${rc}.`);
@@ -70,6 +67,6 @@ export function isTracked(fd: number): boolean {
  * and whose callback runs in the child. 0 or a negative native code.
  */
 export function severFd(fd: number): number {
-  if (!native.supported || !Number.isInteger(fd) || fd < 0) return BAD_FD;
+  if (!facts || !Number.isInteger(fd) || fd < 0) return facts?.codes.badFd ?? -1;
   return native.severFd(fd);
 }

@@ -1,0 +1,90 @@
+#include "fork.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "async-resend.h"
+#include "clock.h"
+#include "dns-probe.h"
+#include "loop-hook.h"
+#include "threadpool.h"
+#include "uv-private.h"
+
+extern "C" {
+#include "condvars.h"
+#include "dontfork.h"
+}
+
+pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, FgForkTimes* t, int* err) {
+  if (!fg_uv_layout_known()) {
+    // JS checks this first and throws a typed error; this is the last line: never read unknown memory.
+    *err = ENOTSUP;
+    return -1;
+  }
+  fg_ranges ranges = {nullptr, 0, 0};
+  uint64_t tq = fg_now_ns();
+  FgQuiesce* q = fg_quiesce_threadpool(loop, FG_QUIESCE_TIMEOUT_MS);
+  t->quiesced = fg_quiesce_missing(q) == 0;
+  uint64_t t0 = fg_now_ns();
+  t->quiesceNs = t0 - tq;
+  int rc = fg_scan_dontfork(&ranges);
+#ifdef __linux__
+  if (rc != 0) {
+    fg_quiesce_release(q);
+    *err = -rc;
+    return -1;
+  }
+#else
+  (void)rc;
+#endif
+  t->ranges = ranges.count;
+  t->adviseFailures = fg_advise_ranges(&ranges, 1);
+  uint64_t t1 = fg_now_ns();
+  t->scanNs = t1 - t0;
+  // Last before the fork: which condvars do other threads sleep on (see condvars.h)?
+  t->condvars = fg_find_sleeping_condvars();
+  // A threadpool thread finishing work takes wq_mutex and sends wq_async inside it. Holding it
+  // across the fork means no such send is half done in the child.
+  fg_uv_wq_lock(loop);
+  unsigned completedDns = fg_dns_completed(loop);
+  FgDnsLost probeLost = fg_dns_probe_lost(loop);
+  unsigned lost = dnsInFlight > completedDns ? dnsInFlight - completedDns : 0;
+  lost += fg_quiesce_missing(q);  // threads still busy with other work: that work is lost as well
+  pid_t pid = call();
+  int forkErrno = errno;
+  if (pid == 0) {
+    // The child. Memory is ours now; the mutex's owner does not exist here, nor do the sleepers
+    // of the condvars found above.
+    fg_reset_sleeping_condvars();
+    fg_uv_wq_reinit(loop);
+    fg_ranges_free(&ranges);
+    // The parking tasks ran on threads this process does not have: they will never complete. Nor
+    // will the probe's requests that had not completed: they are ours, drop them outright.
+    fg_uv_set_active_reqs(loop, fg_uv_active_reqs(loop) - fg_quiesce_queued(q) - probeLost.count());
+    fg_dns_probe_forget(probeLost);
+    std::vector<uv_async_t*> pendingAsync = fg_async_collect_pending(loop);
+    if (uv_loop_fork(loop) != 0) {
+      // A child whose loop cannot be re-armed must not run JS: say why and leave.
+      static const char msg[] = "pg-forkguard: uv_loop_fork failed in the child; exiting with code 70\n";
+      ssize_t ignored = write(2, msg, sizeof(msg) - 1);
+      (void)ignored;
+      _exit(70);
+    }
+    fg_async_resend(loop, pendingAsync);
+    fg_hook_set_stuck_reqs(lost);
+    t->lostReqs = lost;
+    return 0;
+  }
+  fg_uv_wq_unlock(loop);
+  fg_quiesce_release(q);
+  uint64_t t2 = fg_now_ns();
+  t->forkNs = t2 - t1;
+  // Give V8 its do-not-copy ranges back: without them child_process.spawn copies the whole heap.
+  fg_advise_ranges(&ranges, 0);
+  fg_ranges_free(&ranges);
+  t->restoreNs = fg_now_ns() - t2;
+  if (pid < 0) *err = forkErrno;
+  return pid;
+}

@@ -1,0 +1,29 @@
+// fork() itself: quiesce the threadpool, scan and lift V8's do-not-fork ranges, find the condvars
+// other threads sleep on, fork under wq_mutex, and in the child re-arm libuv (uv_loop_fork) with
+// every wake-up and request count put right. Nothing here runs JS.
+#ifndef PG_FORKGUARD_FORK_H
+#define PG_FORKGUARD_FORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+struct FgForkTimes {
+  uint64_t scanNs = 0, forkNs = 0, restoreNs = 0, quiesceNs = 0;
+  unsigned lostReqs = 0;
+  size_t ranges = 0;
+  int adviseFailures = 0;
+  int condvars = 0;  // condvars other threads slept on, re-initialised in the child
+  bool quiesced = false;
+};
+
+// The system call itself: fork(3) normally (atfork handlers run); the test build passes one that
+// runs none, as foreign native code might.
+typedef pid_t (*FgForkCall)();
+
+// Forks. dnsInFlight: DNS requests JS has in flight (see dns-probe.h). Returns the child's pid, 0
+// in the child, or -1 with *err set (an errno).
+pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, FgForkTimes* t, int* err);
+
+#endif
