@@ -1,4 +1,4 @@
-// What the core fork scenarios must show, in one place: guard.test.ts and faults.test.ts check the
+// What the core fork scenarios must show, in one place: guard.test.ts, process-tree.test.ts and pgbouncer.test.ts check the
 // project's pg with them, pg-versions.test.ts every other tested pg version.
 import { expect } from 'vitest';
 import { type FixtureRun, childExitedCleanly, ok } from './helpers.js';
