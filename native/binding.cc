@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "binding.h"
@@ -105,6 +106,12 @@ Napi::Value IsTracked(const Napi::CallbackInfo& info) {
 Napi::Value CheckCanary(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fg_check_canary() != 0); }
 Napi::Value CheckPid(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fg_check_pid() != 0); }
 Napi::Value GetPid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), getpid()); }
+// dupFd(fd): a second descriptor for the same open socket (close-on-exec), or -errno. prefork()
+// keeps one of each listening socket so that workers forked later can listen on it.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  int fd = fcntl(FdArg(info), F_DUPFD_CLOEXEC, 3);
+  return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The loop hook's callbacks into JS. One hook per process, started from the main thread only.
@@ -237,6 +244,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
   exports.Set("checkPid", Napi::Function::New(env, CheckPid));
   exports.Set("getpid", Napi::Function::New(env, GetPid));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd));
   exports.Set("startHook", Napi::Function::New(env, StartHook));
   exports.Set("setLoopPidCheck", Napi::Function::New(env, SetLoopPidCheck));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));

@@ -57,6 +57,9 @@ export class ForkFailedError extends ForkGuardError {
   }
 }
 
+/** prefork() used where it cannot be: in a worker, a second time, on a stopping master. */
+export class PreforkError extends ForkGuardError {}
+
 /** An argument of the wrong type or out of range. */
 export class InvalidArgumentError extends ForkGuardError {
   constructor(message: string) {

@@ -14,6 +14,7 @@ export const {
   fork,
   onFork,
   waitpid,
+  prefork,
   guard,
   isGuarded,
   stats,
@@ -29,6 +30,7 @@ export const {
   PoolLimitError,
   InvalidArgumentError,
   NativeLoadError,
+  PreforkError,
   NotAChildError,
 } = cjs;
 export type * from './index.js';

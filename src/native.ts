@@ -53,6 +53,7 @@ export interface Binding {
   checkCanary(): boolean;
   checkPid(): boolean;
   getpid(): number;
+  dupFd(fd: number): number;
   startHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   setLoopPidCheck(on: boolean): void;
   watchExit(): void;
