@@ -1,0 +1,42 @@
+// fork() at scale: what fork() costs beyond the fork(2) system call, at a given heap size.
+//   node --single-threaded --max-old-space-size=4096 bench/fork-scale.mjs <heapMB> [forks]
+// Prints one JSON line: heap, median fork() wall time, its parts (from the pgforkguard:fork event),
+// and the overhead beyond fork(2) as a fraction of fork(2).
+import { fork, waitpid } from '../dist/index.js';
+import { emit, median, ns, recordForkTimings } from './lib.mjs';
+
+const heapMB = Number(process.argv[2] ?? 200);
+const N = Number(process.argv[3] ?? 15);
+// Live objects of a realistic shape (strings, small objects, arrays), grown to the heap asked for.
+const state = [];
+let i = 0;
+while (process.memoryUsage().heapUsed < heapMB * 2 ** 20) {
+  const chunk = [];
+  for (let j = 0; j < 10_000; j++) chunk.push({ id: i++, name: `item-${i}`, tags: [i & 7, i & 15] });
+  state.push(chunk);
+}
+globalThis.gc?.();
+const parts = recordForkTimings();
+const wall = [];
+for (let k = 0; k < N; k++) {
+  const t0 = ns();
+  const pid = fork();
+  if (pid === 0) process.exit(0);
+  wall.push((ns() - t0) / 1e6);
+  await waitpid(pid);
+}
+const m = (k) => median(parts.map((p) => p[k]));
+const forkMs = m('forkMs');
+const totalMs = median(wall);
+emit({
+  heapMB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+  forks: N,
+  forkCallMs: totalMs,
+  forkSyscallMs: forkMs,
+  quiesceMs: m('quiesceMs'),
+  scanMs: m('scanMs'),
+  restoreMs: m('restoreMs'),
+  ranges: parts[0].ranges,
+  overheadBeyondForkSyscall: (totalMs - forkMs) / forkMs,
+});
+void state;
