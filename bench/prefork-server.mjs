@@ -1,0 +1,83 @@
+// The server both sides of bench/prefork.mjs run: one app (150 MB of state, one pg query per
+// request), served by prefork() workers or by node:cluster workers.
+//   node --single-threaded bench/prefork-server.mjs prefork <url> <workers> <stateMB>
+//   node bench/prefork-server.mjs cluster <url> <workers> <stateMB>
+// Prints JSON lines: { ready: ms, workers: [pids], master, port } once every worker runs the app,
+// then { reloaded: ms } after each SIGHUP's rolling replacement.
+import cluster from 'node:cluster';
+import { createServer } from 'node:http';
+import pg from 'pg';
+
+const [mode, url, workersArg = '4', stateArg = '150'] = process.argv.slice(2);
+const WORKERS = Number(workersArg);
+const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+/** The app: state built at load (what a real app's caches and code are), a pool, a server. */
+async function loadApp() {
+  const state = [];
+  let bytes = 0;
+  for (let i = 0; bytes < Number(stateArg) * 2 ** 20; i++) {
+    const row = { id: i, name: `customer-${i}`, email: `c${i}@example.com`, tags: ['a', 'b', String(i % 97)] };
+    state.push(row);
+    bytes += 200;
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const server = createServer(async (req, res) => {
+    const n = state.length ? state[Number(req.url.slice(1)) % state.length].id : 0;
+    try {
+      const { rows } = await pool.query('SELECT $1::int AS n', [n]);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(rows[0]));
+    } catch (err) {
+      res.writeHead(500).end(String(err.message));
+    }
+  });
+  return { state, pool, server };
+}
+
+if (mode === 'prefork') {
+  const { guard, prefork } = await import('../dist/index.js');
+  const app = await loadApp();
+  guard(app.pool);
+  await app.pool.query('SELECT 1');
+  await new Promise((r) => app.server.listen(0, '127.0.0.1', r));
+  const port = app.server.address().port;
+  const t0 = performance.now();
+  const master = prefork({ workers: WORKERS, stop: () => app.pool.end() });
+  if (!master.isWorker) {
+    let ready = 0;
+    let reloadStart = 0;
+    master.on('ready', () => {
+      ready++;
+      if (ready === WORKERS) print({ ready: performance.now() - t0, workers: master.workers, master: process.pid, port });
+      if (reloadStart && ready === 2 * WORKERS) print({ reloaded: performance.now() - reloadStart });
+    });
+    process.on('SIGHUP', () => (reloadStart = performance.now()));
+  }
+} else if (cluster.isPrimary) {
+  const t0 = performance.now();
+  const port = Number(process.env.BENCH_PORT);
+  let listening = 0;
+  cluster.on('listening', () => {
+    listening++;
+    if (listening === WORKERS) print({ ready: performance.now() - t0, workers: Object.values(cluster.workers).map((w) => w.process.pid), master: process.pid, port });
+  });
+  for (let i = 0; i < WORKERS; i++) cluster.fork();
+  // A rolling restart, one worker at a time, as one writes it for cluster: fork the successor,
+  // wait until it listens, then disconnect the old one (it finishes its requests and exits).
+  process.on('SIGHUP', async () => {
+    const t = performance.now();
+    for (const old of Object.values(cluster.workers)) {
+      const next = cluster.fork();
+      await new Promise((r) => next.once('listening', r));
+      old.disconnect();
+    }
+    print({ reloaded: performance.now() - t });
+  });
+  process.on('SIGTERM', () => {
+    for (const w of Object.values(cluster.workers)) w.kill();
+    process.exit(0);
+  });
+} else {
+  const app = await loadApp();
+  app.server.listen(Number(process.env.BENCH_PORT), '127.0.0.1');
+}
