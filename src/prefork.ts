@@ -34,7 +34,7 @@ export interface PreforkOptions {
   maxRespawnDelayMs?: number;
   /** A worker alive this long counts as healthy: its death starts the backoff over (default 10 000 ms). */
   healthyAfterMs?: number;
-  /** Garbage-collect and compact the master's heap before forking, so workers share it (default true). */
+  /** One full garbage collection of the master's heap before forking, so workers share it (default true). */
   settleHeap?: boolean;
   /** Signals that stop the master gracefully (default ['SIGTERM', 'SIGINT']); [] for none. */
   stopSignals?: NodeJS.Signals[];
