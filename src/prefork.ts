@@ -280,7 +280,8 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
         kill(pid, 'SIGKILL');
       }
     });
-    master.emit('start', { id: slot.id, pid });
+    // A tick later: the first generation is forked inside prefork(), before anyone can listen.
+    process.nextTick(() => master.emit('start', { id: slot.id, pid }));
     void waitpid(pid).then((status) => onExit(slot, pid, status.code, status.signal));
     return false;
   };

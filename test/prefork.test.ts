@@ -210,7 +210,7 @@ describe('prefork(): a master and its workers', () => {
     const r = await running;
     expect(r.errors).toEqual([]);
     expect(r.wrong).toBe(0);
-    expect(r.ok).toBeGreaterThan(500);
+    expect(r.ok).toBeGreaterThan(100); // load really ran through the reload (its rate depends on the machine)
     const fresh = s.lines.filter((l) => l.event === 'ready' && !old.includes(l.pid)).map((l) => l.pid);
     expect(fresh).toHaveLength(2);
     expect(s.lines.filter((l) => l.event === 'exit').every((l) => l.expected)).toBe(true);
