@@ -269,6 +269,7 @@ Napi::Value fg_binding_fork(Napi::Env env, unsigned dnsInFlight, FgForkCall call
                                    {"errno", double(err)},
                                    {"scanNs", double(t.scanNs)},
                                    {"forkNs", double(t.forkNs)},
+                                   {"syscallNs", double(t.syscallNs)},
                                    {"restoreNs", double(t.restoreNs)},
                                    {"quiesceNs", double(t.quiesceNs)},
                                    {"ranges", double(t.ranges)},
@@ -276,6 +277,7 @@ Napi::Value fg_binding_fork(Napi::Env env, unsigned dnsInFlight, FgForkCall call
                                    {"lostReqs", double(t.lostReqs)},
                                    {"condvars", double(t.condvars)}});
   out.Set("quiesced", Napi::Boolean::New(env, t.quiesced));
+  out.Set("scanReused", Napi::Boolean::New(env, t.scanReused));
   return out;
 }
 

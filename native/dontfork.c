@@ -48,7 +48,7 @@ static int line(fg_ranges* out, const char* s, size_t n, uintptr_t* cur_start, u
   return 0;
 }
 
-int fg_scan_dontfork(fg_ranges* out) {
+static int scan_smaps(fg_ranges* out) {
   char buf[65536];
   size_t have = 0;
   uintptr_t cur_start = 0, cur_end = 0;
@@ -77,6 +77,133 @@ int fg_scan_dontfork(fg_ranges* out) {
     have -= start;
   }
   close(fd);
+  return rc;
+}
+
+/* Reads a whole /proc file into a malloc'd buffer. */
+static int read_all(const char* path, char** out, size_t* len) {
+  size_t cap = 1 << 16, n = 0;
+  char* buf = (char*)malloc(cap);
+  int fd;
+  if (!buf) return -ENOMEM;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    free(buf);
+    return -errno;
+  }
+  for (;;) {
+    ssize_t got;
+    if (n == cap) {
+      char* bigger = (char*)realloc(buf, cap * 2);
+      if (!bigger) {
+        free(buf);
+        close(fd);
+        return -ENOMEM;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+    got = read(fd, buf + n, cap - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int err = -errno;
+      free(buf);
+      close(fd);
+      return err;
+    }
+    if (got == 0) break;
+    n += (size_t)got;
+  }
+  close(fd);
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+static int copy_ranges(const fg_ranges* from, fg_ranges* to) {
+  size_t i;
+  to->count = 0;
+  for (i = 0; i < from->count; i++) {
+    int rc = push(to, from->ranges[i].start, from->ranges[i].end);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* The last full scan: its ranges, and /proc/self/maps as it read just before and after it. */
+static fg_ranges cached;
+static char* cached_maps;
+static size_t cached_maps_len;
+
+static int same(const char* a, size_t alen, const char* b, size_t blen) {
+  return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* The private anonymous mappings in a /proc/self/maps text: every mapping that could carry the
+ * do-not-copy flag, as Node's are (no file, not the kernel's [vdso] and friends). */
+static int anonymous_mappings(const char* maps, size_t len, fg_ranges* out) {
+  const char* p = maps;
+  const char* end = maps + len;
+  out->count = 0;
+  while (p < end) {
+    const char* nl = memchr(p, '\n', (size_t)(end - p));
+    const char* e = nl ? nl : end;
+    char* q;
+    unsigned long long a = strtoull(p, &q, 16), b, inode;
+    int fields;
+    const char* name;
+    if (*q == '-') {
+      b = strtoull(q + 1, &q, 16);
+      /* " rw-p 00000000 00:00 0   [name]" */
+      while (q < e && *q == ' ') q++;
+      if (q + 4 <= e && q[3] == 'p') {
+        for (fields = 0; fields < 3 && q < e; fields++) { /* perms, offset, dev */
+          while (q < e && *q != ' ') q++;
+          while (q < e && *q == ' ') q++;
+        }
+        inode = strtoull(q, &q, 10);
+        name = q;
+        while (name < e && *name == ' ') name++;
+        if (inode == 0 && (name == e || strncmp(name, "[anon", 5) == 0)) {
+          int rc = push(out, (uintptr_t)a, (uintptr_t)b);
+          if (rc) return rc;
+        }
+      }
+    }
+    p = e + 1;
+  }
+  return 0;
+}
+
+int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, int* reused) {
+  char *maps = NULL, *after = NULL;
+  size_t maps_len = 0, after_len = 0;
+  int rc;
+  *reused = 0;
+  rc = read_all("/proc/self/maps", &maps, &maps_len);
+  if (rc) return rc;
+  if (cached_maps && same(maps, maps_len, cached_maps, cached_maps_len)) {
+    /* Lend every mapping that could be marked, so that a child never lacks one the cache missed;
+     * take back the ones the last scan saw marked. */
+    size_t i;
+    *reused = 1;
+    rc = anonymous_mappings(maps, maps_len, lend);
+    free(maps);
+    for (i = 0; rc == 0 && i < cached.count; i++) rc = push(lend, cached.ranges[i].start, cached.ranges[i].end);
+    return rc ? rc : copy_ranges(&cached, restore);
+  }
+  rc = scan_smaps(restore);
+  if (rc == 0) rc = copy_ranges(restore, lend);
+  /* Kept only if nothing was mapped or unmapped while smaps was read. */
+  if (rc == 0 && read_all("/proc/self/maps", &after, &after_len) == 0 && same(maps, maps_len, after, after_len) &&
+      copy_ranges(restore, &cached) == 0) {
+    free(cached_maps);
+    cached_maps = maps;
+    cached_maps_len = maps_len;
+    maps = NULL;
+  }
+  free(after);
+  free(maps);
   return rc;
 }
 

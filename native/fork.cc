@@ -24,15 +24,19 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     return -1;
   }
   fg_ranges ranges = {nullptr, 0, 0};
+  fg_ranges lend = {nullptr, 0, 0};
+  int reused = 0;
   uint64_t tq = fg_now_ns();
   FgQuiesce* q = fg_quiesce_threadpool(loop, FG_QUIESCE_TIMEOUT_MS);
   t->quiesced = fg_quiesce_missing(q) == 0;
   uint64_t t0 = fg_now_ns();
   t->quiesceNs = t0 - tq;
-  int rc = fg_scan_dontfork(&ranges);
+  int rc = fg_scan_dontfork(&ranges, &lend, &reused);
 #ifdef __linux__
   if (rc != 0) {
     fg_quiesce_release(q);
+    fg_ranges_free(&ranges);
+    fg_ranges_free(&lend);
     *err = -rc;
     return -1;
   }
@@ -40,7 +44,9 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   (void)rc;
 #endif
   t->ranges = ranges.count;
-  t->adviseFailures = fg_advise_ranges(&ranges, 1);
+  t->scanReused = reused != 0;
+  t->adviseFailures = fg_advise_ranges(&lend, 1);
+  fg_ranges_free(&lend);
   uint64_t t1 = fg_now_ns();
   t->scanNs = t1 - t0;
   // Last before the fork: which condvars do other threads sleep on (see condvars.h)?
@@ -52,8 +58,10 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   FgDnsLost probeLost = fg_dns_probe_lost(loop);
   unsigned lost = dnsInFlight > completedDns ? dnsInFlight - completedDns : 0;
   lost += fg_quiesce_missing(q);  // threads still busy with other work: that work is lost as well
+  uint64_t ts = fg_now_ns();
   pid_t pid = call();
   int forkErrno = errno;
+  t->syscallNs = fg_now_ns() - ts;  // in the child too: harmless, it is never read there
   if (pid == 0) {
     // The child. Memory is ours now; the mutex's owner does not exist here, nor do the sleepers
     // of the condvars found above.

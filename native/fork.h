@@ -11,11 +11,13 @@
 
 struct FgForkTimes {
   uint64_t scanNs = 0, forkNs = 0, restoreNs = 0, quiesceNs = 0;
+  uint64_t syscallNs = 0;  // fork(2) alone: forkNs also holds the condvar scan and wq_mutex
   unsigned lostReqs = 0;
   size_t ranges = 0;
   int adviseFailures = 0;
   int condvars = 0;  // condvars other threads slept on, re-initialised in the child
   bool quiesced = false;
+  bool scanReused = false;  // the last smaps scan stood (dontfork.h)
 };
 
 // The system call itself: fork(3) normally (atfork handlers run); the test build passes one that

@@ -335,8 +335,10 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
       quiesceMs: result.quiesceNs / 1e6,
       scanMs: result.scanNs / 1e6,
       forkMs: result.forkNs / 1e6,
+      syscallMs: result.syscallNs / 1e6,
       restoreMs: result.restoreNs / 1e6,
       ranges: result.ranges,
+      scanReused: result.scanReused,
       condvars: result.condvars,
     },
   }));

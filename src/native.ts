@@ -8,11 +8,15 @@ export interface ForkResult {
   errno: number;
   scanNs: number;
   forkNs: number;
+  /** fork(2) alone (forkNs also covers the condvar scan and taking libuv's wq_mutex). */
+  syscallNs: number;
   restoreNs: number;
   ranges: number;
   adviseFailures: number;
   quiesceNs: number;
   quiesced: boolean;
+  /** The last /proc/self/smaps scan stood: /proc/self/maps had not changed (native/dontfork.h). */
+  scanReused: boolean;
   lostReqs: number;
   /** Condvars other threads slept on at the fork, re-initialised in the child (glibc 2.25-2.40). */
   condvars: number;

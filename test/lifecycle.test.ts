@@ -88,6 +88,19 @@ describe('onFork hooks and install()', () => {
   });
 });
 
+describe("fork()'s scan of the do-not-copy ranges", () => {
+  it('is reused while the process maps nothing new, and made again when it does: no child lacks a page', async () => {
+    const run = await runFixture('lifecycle/scan-reuse.mjs');
+    expect(run.code, run.stderr).toBe(0);
+    const { parent } = run.results;
+    expect(parent.reused).toEqual([false, true, false]);
+    for (const c of parent.children) expect(c.status).toEqual({ code: 0, signal: null });
+    const sums = Object.entries(run.results).filter(([k]) => k.startsWith('child-')).map(([, v]) => v.sum);
+    expect(sums.sort((a, b) => a - b)).toEqual([0, 0, parent.expectedSum]);
+    expect(parent.ranges[2]).toBeGreaterThan(parent.ranges[0]); // the new pages were seen and lent
+  });
+});
+
 describe('fork() refuses when it cannot be safe', () => {
   it('on a libuv whose private layout it does not know: ForkUnsupportedError naming the version, even with unsafe', async () => {
     const unknown = await runFixture('lifecycle/unknown-libuv.mjs', { env: { PG_FORKGUARD_TEST_UV_VERSION: '0x013500' } });
