@@ -1,7 +1,7 @@
 // The server both sides of bench/prefork.mjs run: one app (150 MB of state, one pg query per
 // request), served by prefork() workers or by node:cluster workers.
 //   node --single-threaded bench/prefork-server.mjs prefork <url> <workers> <stateMB>
-//   node bench/prefork-server.mjs cluster <url> <workers> <stateMB>
+//   node bench/prefork-server.mjs cluster <url> <workers> <stateMB>   (BENCH_SINGLE_THREADED=1: its workers too)
 // Prints JSON lines: { ready: ms, workers: [pids], master, port } once every worker runs the app,
 // then { reloaded: ms } after each SIGHUP's rolling replacement.
 import cluster from 'node:cluster';
@@ -55,6 +55,8 @@ if (mode === 'prefork') {
   }
 } else if (cluster.isPrimary) {
   const t0 = performance.now();
+  // cluster-single: cluster's workers under --single-threaded too, to tell what the flag costs.
+  if (process.env.BENCH_SINGLE_THREADED === '1') cluster.setupPrimary({ execArgv: [...process.execArgv, '--single-threaded'] });
   const port = Number(process.env.BENCH_PORT);
   let listening = 0;
   cluster.on('listening', () => {

@@ -4,7 +4,8 @@
 //   - total PSS of master + workers, and each worker's private dirty memory, after 10 s idle;
 //   - HTTP requests/s and p99 under autocannon (32 keep-alive connections, 10 s);
 //   - a rolling reload under the same load: failed requests and p99 during it.
-// prefork's workers run --single-threaded (fork() needs it); cluster's do not (its default).
+// prefork's workers run --single-threaded (fork() needs it); cluster's do not (its default), and
+// once more with it, to tell what the flag costs apart from how the workers are made.
 //   node bench/prefork.mjs <url> [workers] [stateMB]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,11 +29,11 @@ function rollup(pid) {
   return out;
 }
 
-async function start(mode) {
+async function start(mode, env = {}) {
   const port = await freePort();
   const args = mode === 'prefork' ? ['--single-threaded', server] : [server];
   const proc = spawn(process.execPath, [...args, mode, url, workersArg, stateArg], {
-    env: { ...process.env, BENCH_PORT: String(port) },
+    env: { ...process.env, BENCH_PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = [];
@@ -63,8 +64,8 @@ const cannon = (port, seconds, onStart) =>
     onStart?.(inst);
   });
 
-async function run(mode) {
-  const s = await start(mode);
+async function run(mode, env) {
+  const s = await start(mode, env);
   const ready = await s.next('ready');
   await sleep(10_000);
   const pids = [ready.master, ...ready.workers];
@@ -92,14 +93,18 @@ async function run(mode) {
 
 const prefork = await run('prefork');
 const cluster = await run('cluster');
+// What --single-threaded costs by itself: cluster's workers with it.
+const clusterSingle = { ...(await run('cluster', { BENCH_SINGLE_THREADED: '1' })), mode: 'cluster --single-threaded' };
 emit({
   workers: Number(workersArg),
   stateMB: Number(stateArg),
   prefork,
   cluster,
+  clusterSingle,
   ratios: {
     startFaster: cluster.workersReadyMs / prefork.workersReadyMs,
     pss: prefork.totalPssMB / cluster.totalPssMB,
     reqPerSec: prefork.reqPerSec / cluster.reqPerSec,
+    singleThreadedCost: clusterSingle.reqPerSec / cluster.reqPerSec,
   },
 });
