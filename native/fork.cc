@@ -80,6 +80,7 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
       (void)ignored;
       _exit(70);
     }
+    fg_uv_forget_registrations(loop);
     fg_async_resend(loop, pendingAsync);
     fg_hook_set_stuck_reqs(lost);
     t->lostReqs = lost;

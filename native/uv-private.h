@@ -78,6 +78,18 @@ inline void* fg_uv_getnameinfo_done(const uv_getnameinfo_t* r) { return reinterp
 inline const void* fg_uv_getaddrinfo_work(const uv_getaddrinfo_t* r) { return &r->work_req; }
 inline const void* fg_uv_getnameinfo_work(const uv_getnameinfo_t* r) { return &r->work_req; }
 
+// After uv_loop_fork(): every watcher registers anew, with EPOLL_CTL_ADD, on the child's new epoll.
+// uv_loop_fork() resets `events` only for watchers with no change queued at the fork; a queued one
+// keeps the parent's registration and gets EPOLL_CTL_MOD on an epoll that never saw its fd:
+// ENOENT, and libuv aborts (seen on libuv 1.52, whose epoll_ctl goes through io_uring: a child
+// forked while a pool reconnects during a Postgres restart died of SIGABRT 2 times in 8).
+inline void fg_uv_forget_registrations(uv_loop_t* loop) {
+  for (unsigned i = 0; i < loop->nwatchers; i++) {
+    uv__io_t* w = loop->watchers[i];
+    if (w != nullptr) w->events = 0;
+  }
+}
+
 // An async handle sent but not yet delivered: `pending` set, and the busy counter libuv keeps in
 // handle->u.fd while a send is in progress.
 inline bool fg_uv_async_pending(const uv_async_t* a) {
