@@ -7,27 +7,31 @@ import { native, type NativeFacts } from './native.js';
 // here with a load instead of a call. Its slot numbers, codes and limits come from init(): native/
 // is their only owner. Where nothing was loaded (Windows), nothing can fork: generation 0.
 export const facts: NativeFacts | undefined = native.supported ? native.init() : undefined;
-const slots = facts?.slots;
+// Slot numbers are read from init() once, into constants: the checkout check stays two loads.
+const GENERATION = facts?.slots.generation ?? 0;
+const PID = facts?.slots.pid ?? 0;
+const ANNOUNCED = facts?.slots.announced ?? 0;
+const TOKEN = facts?.slots.canaryToken ?? 0;
 const state = facts?.state ? new Uint32Array(facts.state) : undefined;
-const canary = facts?.canary ? new Uint32Array(facts.canary) : undefined;
-const canaryWiped = (): boolean => facts?.canarySupported === true && canary![slots!.canaryToken] === 0;
+// Where nothing wipes the canary, a copy that never reads as wiped stands in for it.
+const canary = facts?.canary && facts.canarySupported ? new Uint32Array(facts.canary) : new Uint32Array(TOKEN + 1).fill(1);
 
 export const canarySupported = facts?.canarySupported === true;
 
 /** How many forks separate this process from the one that loaded the package (0 there, 1 in a
  * child, 2 in a grandchild). Read from memory the child handler writes: no system call. */
 export function forkGeneration(): number {
-  return state ? state[slots!.generation]! : 0;
+  return state ? state[GENERATION]! : 0;
 }
 
 /** The real pid, kept current by the child handler (process.pid is cached at startup). */
 export function currentPid(): number {
-  return state ? state[slots!.pid]! : process.pid;
+  return state ? state[PID]! : process.pid;
 }
 
 export function nativeCounters(): { neutralised: number; failed: number; tracked: number } {
   if (!state) return { neutralised: 0, failed: 0, tracked: 0 };
-  return { neutralised: state[slots!.neutralised]!, failed: state[slots!.failed]!, tracked: state[slots!.tracked]! };
+  return { neutralised: state[facts!.slots.neutralised]!, failed: state[facts!.slots.failed]!, tracked: state[facts!.slots.tracked]! };
 }
 
 export function assertSupported(what: string): void {
@@ -100,9 +104,9 @@ function runAll(set: Set<Listener>, generation: number, what: string): void {
  * page's `announced` slot, which the loop hook reads too: one record of it). True if it ran now. */
 export function enterNewProcess(): boolean {
   if (!state) return false;
-  const generation = state[slots!.generation]!;
-  if (generation === state[slots!.announced]) return false;
-  state[slots!.announced] = generation;
+  const generation = state[GENERATION]!;
+  if (generation === state[ANNOUNCED]) return false;
+  state[ANNOUNCED] = generation;
   fixPid();
   refreshUuidCache();
   runAll(resetListeners, generation, 'pool reset');
@@ -113,8 +117,8 @@ export function enterNewProcess(): boolean {
 /** The checkout check: two loads. Also catches forks that ran no atfork handler (the canary). */
 export function forkedSinceLastCheck(): boolean {
   if (!state) return false;
-  if (canaryWiped()) native.checkCanary();
-  return state[slots!.generation] !== state[slots!.announced] && enterNewProcess();
+  if (canary[TOKEN] === 0) native.checkCanary();
+  return state[GENERATION] !== state[ANNOUNCED] && enterNewProcess();
 }
 
 /**
@@ -123,9 +127,9 @@ export function forkedSinceLastCheck(): boolean {
  */
 export function forkedSinceLastPidCheck(): boolean {
   if (!state) return false;
-  if (canaryWiped()) native.checkCanary();
+  if (canary[TOKEN] === 0) native.checkCanary();
   if (native.checkPid()) warnUnseenFork();
-  return state[slots!.generation] !== state[slots!.announced] && enterNewProcess();
+  return state[GENERATION] !== state[ANNOUNCED] && enterNewProcess();
 }
 
 function warnUnseenFork(): void {
