@@ -1,10 +1,7 @@
 // What pg-forkguard tells the world (src/diagnostics.ts): diagnostics_channel events, and the
 // NODE_DEBUG=pgforkguard text, which is written from those very events.
 import { describe, expect, it } from 'vitest';
-import { runFixture } from './helpers.js';
-
-const scenario = (name: string, mode = 'guarded', env: Record<string, string> = {}) =>
-  runFixture(`${name}.mjs`, { args: [mode, 'tcp'], env, timeoutMs: 120_000 });
+import { scenario } from './helpers.js';
 
 describe('diagnostics_channel', () => {
   it('publishes fork, pool reset, client drop and pool evict events with their payloads', async () => {

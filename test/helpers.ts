@@ -93,6 +93,11 @@ export function runFixture(
   });
 }
 
+/** One fork scenario, test/fixtures/<name>.mjs over scenario.mjs, in `mode` over TCP. */
+export function scenario(name: string, mode = 'guarded', env: Record<string, string> = {}): Promise<FixtureRun> {
+  return runFixture(`${name}.mjs`, { args: [mode, 'tcp'], env, timeoutMs: 120_000 });
+}
+
 /** The fixture ran to its end by itself (no deadline kill) and exited 0. */
 export function ok(run: FixtureRun): void {
   expect(run.timedOut, run.stderr).toBe(false);

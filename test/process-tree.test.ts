@@ -1,10 +1,7 @@
 // Forks of forks, and many forks at once: each process drops only what it inherited.
 import { describe, expect, it } from 'vitest';
-import { runFixture } from './helpers.js';
+import { runFixture, scenario } from './helpers.js';
 import { expectCleanStorm } from './scenario-checks.js';
-
-const scenario = (name: string, mode = 'guarded', env: Record<string, string> = {}) =>
-  runFixture(`${name}.mjs`, { args: [mode, 'tcp'], env, timeoutMs: 120_000 });
 
 describe('a grandchild', () => {
   it('a grandchild drops the child’s connections; child and parent keep theirs', async () => {

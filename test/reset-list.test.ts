@@ -1,9 +1,6 @@
 // register(): anything that owns connections joins the list reset once per new process.
 import { describe, expect, it } from 'vitest';
-import { childExitedCleanly, ok, runFixture } from './helpers.js';
-
-const scenario = (name: string, mode = 'guarded', env: Record<string, string> = {}) =>
-  runFixture(`${name}.mjs`, { args: [mode, 'tcp'], env, timeoutMs: 120_000 });
+import { childExitedCleanly, ok, scenario } from './helpers.js';
 
 describe('register()', () => {
   it('register(): resetAfterFork() once per new process before the loop polls; a failing one is reported, the rest still run', async () => {

@@ -1,9 +1,6 @@
 // Postgres itself fails while forks happen: the guard never turns a server fault into a wrong result.
 import { describe, expect, it } from 'vitest';
-import { runFixture } from './helpers.js';
-
-const scenario = (name: string, mode = 'guarded', env: Record<string, string> = {}) =>
-  runFixture(`${name}.mjs`, { args: [mode, 'tcp'], env, timeoutMs: 120_000 });
+import { scenario } from './helpers.js';
 
 describe('a server restart', () => {
   it('Postgres restarts while forks happen: both sides recover, no wrong result anywhere', async () => {

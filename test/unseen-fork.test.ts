@@ -2,10 +2,7 @@
 // only the fork canary (a page the kernel wipes in every child) or debug mode's getpid() check can
 // see them. The test build's rawForkForTest() makes such forks (test/support/native-test.ts).
 import { describe, expect, it } from 'vitest';
-import { childExitedCleanly, ok, runFixture } from './helpers.js';
-
-const scenario = (name: string, mode = 'guarded', env: Record<string, string> = {}) =>
-  runFixture(`${name}.mjs`, { args: [mode, 'tcp'], env, timeoutMs: 120_000 });
+import { childExitedCleanly, ok, scenario } from './helpers.js';
 
 describe('a fork nobody announced', () => {
   it('a raw-syscall fork (no atfork handler at all): the canary resets the pool before the child polls; parent untouched', async () => {
