@@ -39,7 +39,10 @@ emit({
   quiesceMs: m('quiesceMs'),
   scanMs: m('scanMs'),
   restoreMs: m('restoreMs'),
+  forkPartMs: m('forkMs'),
+  unaccountedMs: median(later.map((p, k) => wall[k + 1] - p.quiesceMs - p.scanMs - p.forkMs - p.restoreMs)),
   scanReused: later.filter((p) => p.scanReused).length,
   ranges: parts[0].ranges,
+  madviseCalls: m('calls'),
   overheadBeyondForkSyscall: (totalMs - forkMs) / forkMs,
 });

@@ -273,6 +273,7 @@ Napi::Value fg_binding_fork(Napi::Env env, unsigned dnsInFlight, FgForkCall call
                                    {"restoreNs", double(t.restoreNs)},
                                    {"quiesceNs", double(t.quiesceNs)},
                                    {"ranges", double(t.ranges)},
+                                   {"calls", double(t.calls)},
                                    {"adviseFailures", double(t.adviseFailures)},
                                    {"lostReqs", double(t.lostReqs)},
                                    {"condvars", double(t.condvars)}});

@@ -120,90 +120,219 @@ static int read_all(const char* path, char** out, size_t* len) {
   return 0;
 }
 
-static int copy_ranges(const fg_ranges* from, fg_ranges* to) {
-  size_t i;
-  to->count = 0;
-  for (i = 0; i < from->count; i++) {
-    int rc = push(to, from->ranges[i].start, from->ranges[i].end);
-    if (rc) return rc;
+/* One line of /proc/self/maps: its bounds, where its text sits, and what fork() knows of it. */
+typedef struct {
+  uintptr_t start;
+  uintptr_t end;
+  size_t off;
+  size_t len;
+  unsigned char anon; /* private and anonymous: could carry the flag, as Node's mappings do */
+  unsigned char dc;   /* marked do-not-copy */
+  unsigned char none; /* ---p: a reservation (a malloc arena's tail, V8's address space), no pages */
+} mapping;
+
+typedef struct {
+  char* text;
+  size_t text_len;
+  mapping* m;
+  size_t count;
+} maps_t;
+
+static void maps_free(maps_t* m) {
+  free(m->text);
+  free(m->m);
+  m->text = NULL;
+  m->m = NULL;
+  m->text_len = m->count = 0;
+}
+
+/* Private anonymous: "7f12a0000000-7f12a0021000 rw-p 00000000 00:00 0" with no file, or a name of
+ * the "[anon:...]" kind; not [heap], [stack], [vdso] and friends. */
+static int is_private_anonymous(const char* q, const char* e) {
+  int fields;
+  unsigned long long inode;
+  const char* name;
+  while (q < e && *q == ' ') q++;
+  if (!(q + 4 <= e && q[3] == 'p')) return 0;
+  for (fields = 0; fields < 3 && q < e; fields++) { /* perms, offset, dev */
+    while (q < e && *q != ' ') q++;
+    while (q < e && *q == ' ') q++;
   }
+  inode = strtoull(q, (char**)&q, 10);
+  name = q;
+  while (name < e && *name == ' ') name++;
+  return inode == 0 && (name == e || strncmp(name, "[anon", 5) == 0);
+}
+
+static int add(maps_t* out, size_t* cap, const mapping* m) {
+  if (out->count == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 256;
+    mapping* n = (mapping*)realloc(out->m, ncap * sizeof(mapping));
+    if (!n) return -ENOMEM;
+    out->m = n;
+    *cap = ncap;
+  }
+  out->m[out->count++] = *m;
   return 0;
 }
 
-/* The last full scan: its ranges, and /proc/self/maps as it read just before and after it. */
-static fg_ranges cached;
-static char* cached_maps;
-static size_t cached_maps_len;
-
-static int same(const char* a, size_t alen, const char* b, size_t blen) {
-  return alen == blen && memcmp(a, b, alen) == 0;
-}
-
-/* The private anonymous mappings in a /proc/self/maps text: every mapping that could carry the
- * do-not-copy flag, as Node's are (no file, not the kernel's [vdso] and friends). */
-static int anonymous_mappings(const char* maps, size_t len, fg_ranges* out) {
-  const char* p = maps;
-  const char* end = maps + len;
-  out->count = 0;
+/* Parses the lines of out->text in [from, to); adds to *unknown the bytes of the private anonymous
+ * ones (their flags are not known until smaps is read). */
+static int parse_lines(maps_t* out, size_t* cap, size_t from, size_t to, size_t* unknown) {
+  const char* p = out->text + from;
+  const char* end = out->text + to;
   while (p < end) {
     const char* nl = memchr(p, '\n', (size_t)(end - p));
     const char* e = nl ? nl : end;
     char* q;
-    unsigned long long a = strtoull(p, &q, 16), b, inode;
-    int fields;
-    const char* name;
+    unsigned long long a = strtoull(p, &q, 16);
     if (*q == '-') {
-      b = strtoull(q + 1, &q, 16);
-      /* " rw-p 00000000 00:00 0   [name]" */
-      while (q < e && *q == ' ') q++;
-      if (q + 4 <= e && q[3] == 'p') {
-        for (fields = 0; fields < 3 && q < e; fields++) { /* perms, offset, dev */
-          while (q < e && *q != ' ') q++;
-          while (q < e && *q == ' ') q++;
-        }
-        inode = strtoull(q, &q, 10);
-        name = q;
-        while (name < e && *name == ' ') name++;
-        if (inode == 0 && (name == e || strncmp(name, "[anon", 5) == 0)) {
-          int rc = push(out, (uintptr_t)a, (uintptr_t)b);
-          if (rc) return rc;
-        }
-      }
+      mapping m;
+      int rc;
+      m.start = (uintptr_t)a;
+      m.end = (uintptr_t)strtoull(q + 1, &q, 16);
+      m.off = (size_t)(p - out->text);
+      m.len = (size_t)(e - p);
+      m.anon = (unsigned char)is_private_anonymous(q, e);
+      m.dc = 0;
+      m.none = q + 4 <= e && memcmp(q + 1, "---", 3) == 0;
+      if (m.anon && !m.none) *unknown += m.end - m.start;
+      rc = add(out, cap, &m);
+      if (rc) return rc;
     }
     p = e + 1;
   }
   return 0;
 }
 
-int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, int* reused) {
-  char *maps = NULL, *after = NULL;
-  size_t maps_len = 0, after_len = 0;
+/* The last scan's flags, per mapping, as fork() left them; the bytes it found marked, and the bytes
+ * of new mappings lent since without being taken back (see dontfork.h). */
+static maps_t cached;
+/* The floor of that budget: 16 MB left copyable costs a spawn the copy of 4 096 page-table entries,
+ * and a small heap would otherwise read smaps at nearly every fork. */
+#define FG_UNMARKED_BUDGET (16u << 20)
+static size_t cached_marked_bytes;
+static size_t unmarked_since_scan;
+
+/* Parses out->text. Between two forks a process maps and unmaps a few things in a few places, so
+ * the lines of the head and tail it shares with the cached text are the cached mappings, flags and
+ * all: only the lines between are parsed. Sets *unknown to the bytes of private anonymous mappings
+ * whose flags this leaves unknown. */
+static int parse_maps(maps_t* out, size_t* unknown) {
+  const char* a = cached.text;
+  const char* b = out->text;
+  size_t alen = cached.text_len, blen = out->text_len;
+  size_t cap = 0, head = 0, tail = 0, i;
+  size_t n = cached.count == 0 ? 0 : alen < blen ? alen : blen;
   int rc;
-  *reused = 0;
-  rc = read_all("/proc/self/maps", &maps, &maps_len);
+  *unknown = 0;
+  out->count = 0;
+  while (head < n && a[head] == b[head]) head++;
+  while (head > 0 && b[head - 1] != '\n') head--; /* whole lines only */
+  while (tail < n - head && a[alen - 1 - tail] == b[blen - 1 - tail]) tail++;
+  while (tail > 0 && blen - tail > head && b[blen - tail - 1] != '\n') tail--;
+  for (i = 0; i < cached.count && cached.m[i].off + cached.m[i].len < head; i++) {
+    rc = add(out, &cap, &cached.m[i]);
+    if (rc) return rc;
+  }
+  rc = parse_lines(out, &cap, head, blen - tail, unknown);
+  for (; rc == 0 && i < cached.count; i++) {
+    mapping m = cached.m[i];
+    if (m.off < alen - tail) continue;
+    m.off = m.off - (alen - tail) + (blen - tail);
+    rc = add(out, &cap, &m);
+  }
+  return rc;
+}
+
+/* Flags from a scan of smaps. Returns 0, 1 if the scan saw a marked mapping maps did not show (the
+ * process mapped memory in between), or -errno. */
+static int flags_from_smaps(maps_t* cur, fg_ranges* marked) {
+  size_t i, j = 0, matched = 0;
+  int rc = scan_smaps(marked);
   if (rc) return rc;
-  if (cached_maps && same(maps, maps_len, cached_maps, cached_maps_len)) {
-    /* Lend every mapping that could be marked, so that a child never lacks one the cache missed;
-     * take back the ones the last scan saw marked. */
-    size_t i;
-    *reused = 1;
-    rc = anonymous_mappings(maps, maps_len, lend);
-    free(maps);
-    for (i = 0; rc == 0 && i < cached.count; i++) rc = push(lend, cached.ranges[i].start, cached.ranges[i].end);
-    return rc ? rc : copy_ranges(&cached, restore);
+  for (i = 0; i < cur->count; i++) {
+    mapping* m = &cur->m[i];
+    while (j < marked->count && marked->ranges[j].start < m->start) j++;
+    m->dc = j < marked->count && marked->ranges[j].start == m->start && marked->ranges[j].end == m->end;
+    if (m->dc) matched++;
   }
-  rc = scan_smaps(restore);
-  if (rc == 0) rc = copy_ranges(restore, lend);
-  /* Kept only if nothing was mapped or unmapped while smaps was read. */
-  if (rc == 0 && read_all("/proc/self/maps", &after, &after_len) == 0 && same(maps, maps_len, after, after_len) &&
-      copy_ranges(restore, &cached) == 0) {
-    free(cached_maps);
-    cached_maps = maps;
-    cached_maps_len = maps_len;
-    maps = NULL;
+  return matched == marked->count ? 0 : 1;
+}
+
+/* Each run of mappings that `want` picks with no other mapping between them, as one range. */
+static int runs(const maps_t* cur, fg_ranges* out, int lend) {
+  size_t i;
+  int open = 0;
+  out->count = 0;
+  for (i = 0; i < cur->count; i++) {
+    const mapping* m = &cur->m[i];
+    int rc;
+    if (!(lend ? (m->anon || m->dc) : m->dc)) {
+      open = 0;
+      continue;
+    }
+    if (open) {
+      out->ranges[out->count - 1].end = m->end;
+      continue;
+    }
+    rc = push(out, m->start, m->end);
+    if (rc) return rc;
+    open = 1;
   }
-  free(after);
-  free(maps);
+  return 0;
+}
+
+int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, fg_scan_info* info) {
+  maps_t cur = {NULL, 0, NULL, 0};
+  size_t i, marked_bytes = 0, unknown = 0;
+  int rc;
+  info->reused = 0;
+  info->marked = 0;
+  rc = read_all("/proc/self/maps", &cur.text, &cur.text_len);
+  if (rc == 0) rc = parse_maps(&cur, &unknown);
+  if (rc) {
+    maps_free(&cur);
+    return rc;
+  }
+  if (cached.count) {
+    size_t budget = cached_marked_bytes / 8 > FG_UNMARKED_BUDGET ? cached_marked_bytes / 8 : FG_UNMARKED_BUDGET;
+    if (unmarked_since_scan + unknown <= budget) {
+      info->reused = 1;
+      unmarked_since_scan += unknown;
+    }
+  }
+  if (!info->reused) {
+    rc = flags_from_smaps(&cur, restore);
+    if (rc < 0) {
+      maps_free(&cur);
+      return rc;
+    }
+    if (rc == 1) {
+      /* The maps changed during the scan: the ranges as smaps saw them, one call each, and every
+       * private anonymous mapping lent besides; nothing kept for the next fork. */
+      for (i = 0; i < restore->count; i++) marked_bytes += restore->ranges[i].end - restore->ranges[i].start;
+      info->marked = restore->count;
+      rc = runs(&cur, lend, 1);
+      for (i = 0; rc == 0 && i < restore->count; i++) rc = push(lend, restore->ranges[i].start, restore->ranges[i].end);
+      maps_free(&cur);
+      maps_free(&cached);
+      return rc;
+    }
+    unmarked_since_scan = 0;
+  }
+  for (i = 0; i < cur.count; i++) {
+    if (!cur.m[i].dc) continue;
+    info->marked++;
+    if (!cur.m[i].none) marked_bytes += cur.m[i].end - cur.m[i].start;
+  }
+  if (!info->reused) cached_marked_bytes = marked_bytes;
+  rc = runs(&cur, lend, 1);
+  if (rc == 0) rc = runs(&cur, restore, 0);
+  /* After this fork, what was marked is marked again and everything else is copyable. */
+  maps_free(&cached);
+  cached = cur;
+  if (rc) maps_free(&cached);
   return rc;
 }
 
@@ -213,7 +342,8 @@ int fg_advise_ranges(const fg_ranges* r, int copy) {
 #if defined(MADV_DOFORK) && defined(MADV_DONTFORK)
   for (i = 0; i < r->count; i++) {
     if (madvise((void*)r->ranges[i].start, r->ranges[i].end - r->ranges[i].start,
-                copy ? MADV_DOFORK : MADV_DONTFORK) != 0)
+                copy ? MADV_DOFORK : MADV_DONTFORK) != 0 &&
+        errno != ENOMEM)
       failed++;
   }
 #else

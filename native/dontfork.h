@@ -1,6 +1,24 @@
-/* Finding and flipping the ranges Node marks MADV_DONTFORK (V8's heap among them): a child that
- * lacks them segfaults on its first JS instruction, so fork() lends them to the child and takes
- * them back in the parent. Not signal-safe (it allocates); never called from an atfork handler. */
+/* Finding and flipping the mappings Node marks MADV_DONTFORK (V8's heap among them): a child that
+ * lacks them segfaults on its first JS instruction, so fork() lends them to the child (MADV_DOFORK
+ * before the fork) and takes them back in the parent (MADV_DONTFORK after it). Not signal-safe (it
+ * allocates); never called from an atfork handler.
+ *
+ * Which mappings carry the flag only /proc/self/smaps tells (VmFlags `dc`), and reading it walks
+ * every page of every mapping: 36-40 ms at a 1 GB heap. /proc/self/maps costs a fraction of that,
+ * so the flags of the last smaps scan are kept per mapping, and a later fork reads only maps:
+ *  - a mapping whose maps line is unchanged (bounds, permissions, offset, file) keeps its flag;
+ *  - a private anonymous mapping that is new or changed is lent and not taken back: its flag is
+ *    unknown, and marking do-not-copy a mapping that was not (malloc's, say) would take it from the
+ *    children of other code that forks, spawn's child before its exec among them. Left copyable it
+ *    only costs such a fork the copy of its page table. The bytes left so are counted, and smaps is
+ *    read again once they pass an eighth of the bytes the last scan found marked (16 MB at least);
+ *  - every private anonymous mapping is lent, known or not, so a child never lacks one even if a
+ *    mapping was replaced, between two forks, by one whose maps line reads the same with the other
+ *    flag (the one thing a maps line cannot show). The most that can go wrong is the parent's flag
+ *    on that mapping until the next scan.
+ * madvise() applies to every mapping in a range and skips the holes between them (returning ENOMEM
+ * for the holes), so each run of mappings with nothing else mapped between them is one call: V8's
+ * 256 KB pages sit alone among holes, and 4 000 pages of a 1 GB heap are 4 calls, not 4 000. */
 #ifndef PG_FORKGUARD_DONTFORK_H
 #define PG_FORKGUARD_DONTFORK_H
 
@@ -22,20 +40,16 @@ typedef struct {
   size_t capacity;
 } fg_ranges;
 
-/* Reads /proc/self/smaps and collects every mapping whose VmFlags carry `dc`. Returns 0 or -errno. */
-/* What fork() lends the child (`lend`: MADV_DOFORK before the fork) and takes back after it
- * (`restore`: MADV_DONTFORK again): the ranges whose VmFlags carry `dc` in /proc/self/smaps.
- * Reading smaps walks every mapping's pages (40 ms at a 1 GB heap); /proc/self/maps costs a
- * fraction of that. So the last scan is kept with the maps it was made against, and while
- * /proc/self/maps reads exactly the same (every mapping's bounds, permissions, offset, file),
- * `restore` is the last scan's ranges and `lend` is every private anonymous mapping (*reused = 1):
- * a child never lacks a mapping even if one was replaced, between two forks, by one that looks the
- * same with the other flag. The most that can go wrong then is the parent's flag on that one
- * mapping after the fork: a V8 page left copyable (spawn copies its page table), or a page that
- * took the place of a V8 one marked do-not-copy, until the maps next change and smaps is read. */
-int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, int* reused);
+typedef struct {
+  size_t marked;   /* mappings marked do-not-copy, as far as fork() knows */
+  int reused;      /* 1: the flags came from an earlier smaps scan, not from reading smaps now */
+} fg_scan_info;
+
+/* Fills `lend` (the runs to MADV_DOFORK before the fork) and `restore` (the runs to MADV_DONTFORK
+ * after it). Returns 0 or -errno. */
+int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, fg_scan_info* info);
 /* madvise(MADV_DOFORK) (copy = 1) or madvise(MADV_DONTFORK) (copy = 0) over every range. Returns
- * how many calls failed. */
+ * how many calls failed (ENOMEM, for the holes inside a run, is not a failure). */
 int fg_advise_ranges(const fg_ranges* r, int copy);
 void fg_ranges_free(fg_ranges* r);
 

@@ -25,15 +25,15 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   }
   fg_ranges ranges = {nullptr, 0, 0};
   fg_ranges lend = {nullptr, 0, 0};
-  int reused = 0;
-  uint64_t tq = fg_now_ns();
-  FgQuiesce* q = fg_quiesce_threadpool(loop, FG_QUIESCE_TIMEOUT_MS);
-  t->quiesced = fg_quiesce_missing(q) == 0;
+  fg_scan_info scan = {0, 0};
+  // The threads wake and park while this thread reads the maps.
+  uint64_t tq0 = fg_now_ns();
+  FgQuiesce* q = fg_quiesce_start(loop);
   uint64_t t0 = fg_now_ns();
-  t->quiesceNs = t0 - tq;
-  int rc = fg_scan_dontfork(&ranges, &lend, &reused);
+  int rc = fg_scan_dontfork(&ranges, &lend, &scan);
 #ifdef __linux__
   if (rc != 0) {
+    fg_quiesce_wait(q, FG_QUIESCE_TIMEOUT_MS);
     fg_quiesce_release(q);
     fg_ranges_free(&ranges);
     fg_ranges_free(&lend);
@@ -43,12 +43,17 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
 #else
   (void)rc;
 #endif
-  t->ranges = ranges.count;
-  t->scanReused = reused != 0;
+  t->ranges = scan.marked;
+  t->calls = ranges.count + lend.count;
+  t->scanReused = scan.reused != 0;
   t->adviseFailures = fg_advise_ranges(&lend, 1);
   fg_ranges_free(&lend);
   uint64_t t1 = fg_now_ns();
   t->scanNs = t1 - t0;
+  fg_quiesce_wait(q, FG_QUIESCE_TIMEOUT_MS);
+  t->quiesced = fg_quiesce_missing(q) == 0;
+  uint64_t tq = fg_now_ns();
+  t->quiesceNs = (t0 - tq0) + (tq - t1);
   // Last before the fork: which condvars do other threads sleep on (see condvars.h)?
   t->condvars = fg_find_sleeping_condvars();
   // A threadpool thread finishing work takes wq_mutex and sends wq_async inside it. Holding it
@@ -87,13 +92,14 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     return 0;
   }
   fg_uv_wq_unlock(loop);
-  fg_quiesce_release(q);
   uint64_t t2 = fg_now_ns();
-  t->forkNs = t2 - t1;
+  t->forkNs = t2 - tq;
   // Give V8 its do-not-copy ranges back: without them child_process.spawn copies the whole heap.
+  // Before the threadpool is let go: a run's holes must not fill with a thread's new mapping.
   fg_advise_ranges(&ranges, 0);
   fg_ranges_free(&ranges);
   t->restoreNs = fg_now_ns() - t2;
+  fg_quiesce_release(q);
   if (pid < 0) *err = forkErrno;
   return pid;
 }

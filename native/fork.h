@@ -13,7 +13,8 @@ struct FgForkTimes {
   uint64_t scanNs = 0, forkNs = 0, restoreNs = 0, quiesceNs = 0;
   uint64_t syscallNs = 0;  // fork(2) alone: forkNs also holds the condvar scan and wq_mutex
   unsigned lostReqs = 0;
-  size_t ranges = 0;
+  size_t ranges = 0;  // mappings marked do-not-copy
+  size_t calls = 0;   // madvise calls they and the lent mappings took (dontfork.h)
   int adviseFailures = 0;
   int condvars = 0;  // condvars other threads slept on, re-initialised in the child
   bool quiesced = false;

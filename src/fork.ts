@@ -338,6 +338,7 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
       syscallMs: result.syscallNs / 1e6,
       restoreMs: result.restoreNs / 1e6,
       ranges: result.ranges,
+      calls: result.calls,
       scanReused: result.scanReused,
       condvars: result.condvars,
     },

@@ -12,10 +12,11 @@ export interface ForkResult {
   syscallNs: number;
   restoreNs: number;
   ranges: number;
+  calls: number;
   adviseFailures: number;
   quiesceNs: number;
   quiesced: boolean;
-  /** The last /proc/self/smaps scan stood: /proc/self/maps had not changed (native/dontfork.h). */
+  /** The flags came from the last /proc/self/smaps scan, not from reading smaps now (native/dontfork.h). */
   scanReused: boolean;
   lostReqs: number;
   /** Condvars other threads slept on at the fork, re-initialised in the child (glibc 2.25-2.40). */

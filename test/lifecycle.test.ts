@@ -100,6 +100,13 @@ describe("fork()'s scan of the do-not-copy ranges", () => {
     const sums = Object.entries(run.results).filter(([k]) => k.startsWith('child-')).map(([, v]) => v.sum);
     expect(sums.sort((a, b) => a - b)).toEqual([0, 0, parent.expectedSum]);
     expect(parent.ranges[2]).toBeGreaterThan(parent.ranges[0]); // the new pages were seen and lent
+    // The parent gets its marks back. After a fork that read smaps, every one; after one that
+    // reused the scan, all but those of mappings made since it (lent and left copyable: dontfork.h).
+    for (const [i, k] of parent.kept.entries()) {
+      if (parent.reused[i]) expect(k.oldKept).toBe(k.old);
+      else expect(k.kept).toBe(k.before);
+      expect(k.old).toBeGreaterThan(10);
+    }
   });
 });
 
