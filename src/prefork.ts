@@ -12,7 +12,7 @@ import { ForkUnsupportedError, InvalidArgumentError, PreforkError, describe } fr
 import { fork, waitpid } from './fork.js';
 import { native } from './native.js';
 import { becomeWorker, type WorkerInfo } from './prefork-worker.js';
-import { settleHeap } from './settle-heap.js';
+import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
 import { assertSupported, currentPid } from './state.js';
 
 export type { WorkerInfo } from './prefork-worker.js';
@@ -34,8 +34,9 @@ export interface PreforkOptions {
   maxRespawnDelayMs?: number;
   /** A worker alive this long counts as healthy: its death starts the backoff over (default 10 000 ms). */
   healthyAfterMs?: number;
-  /** One full garbage collection of the master's heap before forking, so workers share it (default true). */
-  settleHeap?: boolean;
+  /** How the master settles its heap before forking, so workers share it: 'young' (one scavenge,
+   * the default), 'full' (a full collection with V8's compaction) or 'none'. See settle-heap.ts. */
+  settleHeap?: SettleHeap;
   /** Signals that stop the master gracefully (default ['SIGTERM', 'SIGINT']); [] for none. */
   stopSignals?: NodeJS.Signals[];
   /** The signal that reloads (default 'SIGHUP'); null for none. */
@@ -65,7 +66,7 @@ const DEFAULTS = {
   respawnDelayMs: 100,
   maxRespawnDelayMs: 10_000,
   healthyAfterMs: 10_000,
-  settleHeap: true,
+  settleHeap: 'young' as SettleHeap,
   stopSignals: ['SIGTERM', 'SIGINT'] as NodeJS.Signals[],
   reloadSignal: 'SIGHUP' as NodeJS.Signals | null,
 };
@@ -121,8 +122,12 @@ function checkOptions(options: unknown): Settings {
     if (o[key] !== undefined) s[key] = o[key] as never;
   }
   if (o.settleHeap !== undefined) {
-    if (typeof o.settleHeap !== 'boolean') throw new InvalidArgumentError(`prefork(options): options.settleHeap must be a boolean, got ${describe(o.settleHeap)}.`);
-    s.settleHeap = o.settleHeap;
+    if (!settleKinds.includes(o.settleHeap as SettleHeap)) {
+      throw new InvalidArgumentError(
+        `prefork(options): options.settleHeap must be one of ${settleKinds.map((k) => `'${k}'`).join(', ')}, got ${describe(o.settleHeap)}.`,
+      );
+    }
+    s.settleHeap = o.settleHeap as SettleHeap;
   }
   if (o.stopSignals !== undefined) {
     if (!Array.isArray(o.stopSignals) || o.stopSignals.some((x) => typeof x !== 'string')) {
@@ -422,7 +427,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     reload: { value: reload },
   });
 
-  if (s.settleHeap) settleHeap();
+  settleHeap(s.settleHeap);
   for (const slot of slots) {
     if (spawn(slot)) return { isWorker: true, id: slot.id };
   }

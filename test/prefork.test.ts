@@ -232,6 +232,7 @@ describe('prefork(): bad input', () => {
     expect(m['unknown option'].message).toMatch(/unknown option 'wrokers'/);
     expect(m['worker not a function'].message).toMatch(/options\.worker must be a function, got the string "main.js"/);
     expect(m['options not an object'].name).toBe('InvalidArgumentError');
+    expect(m['settleHeap true'].message).toMatch(/options\.settleHeap must be one of 'young', 'full', 'none', got boolean true/);
     expect(m.twice).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_TWICE' });
     expect(run.results['in-worker']).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_IN_WORKER' });
     const plain = await runFixture('prefork/bad-input.mjs', { nodeArgs: [] });
