@@ -3,10 +3,14 @@
 //   - time until every worker runs the app;
 //   - total PSS of master + workers, and each worker's private dirty memory, after 10 s idle;
 //   - HTTP requests/s and p99 under autocannon (32 keep-alive connections, 10 s);
+//   - CPU time per request (master + workers, from /proc) at a fixed 2 000 requests/s: on this
+//     machine (2 shared cores, Postgres on them) requests/s moves +-10-25 % between runs of the same
+//     server, CPU time per request much less;
 //   - a rolling reload under the same load: failed requests and p99 during it.
 // prefork's workers run --single-threaded (fork() needs it); cluster's do not (its default), and
-// once more with it, to tell what the flag costs apart from how the workers are made.
-//   node bench/prefork.mjs <url> [workers] [stateMB]
+// once more with it, to tell what the flag costs apart from how the workers are made. The three
+// run in turn, `rounds` times (default 3), and the ratios are of medians.
+//   node bench/prefork.mjs <url> [workers] [stateMB] [rounds]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +18,7 @@ import autocannon from 'autocannon';
 import { freePort } from '../test/harness/postgres.mjs';
 import { emit } from './lib.mjs';
 
-const [url, workersArg = '4', stateArg = '150'] = process.argv.slice(2);
+const [url, workersArg = '4', stateArg = '150', roundsArg = '3'] = process.argv.slice(2);
 const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,11 +62,20 @@ async function start(mode, env = {}) {
   return { proc, next };
 }
 
-const cannon = (port, seconds, onStart) =>
+const cannon = (port, seconds, overallRate) =>
   new Promise((resolve, reject) => {
-    const inst = autocannon({ url: `http://127.0.0.1:${port}/1`, connections: 32, duration: seconds, requests: [{ setupRequest: (r) => ({ ...r, path: `/${Math.floor(Math.random() * 1e6)}` }) }] }, (err, res) => (err ? reject(err) : resolve(res)));
-    onStart?.(inst);
+    autocannon({ url: `http://127.0.0.1:${port}/1`, connections: 32, duration: seconds, overallRate, requests: [{ setupRequest: (r) => ({ ...r, path: `/${Math.floor(Math.random() * 1e6)}` }) }] }, (err, res) => (err ? reject(err) : resolve(res)));
   });
+
+/** CPU time (user + system) a process has used so far, in ms. */
+function cpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks of 10 ms
+  } catch {
+    return 0;
+  }
+}
 
 async function run(mode, env) {
   const s = await start(mode, env);
@@ -71,6 +84,10 @@ async function run(mode, env) {
   const pids = [ready.master, ...ready.workers];
   const mem = pids.map(rollup);
   const load = await cannon(ready.port, 10);
+  const loaded = ready.workers.map(rollup);
+  const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
+  const paced = await cannon(ready.port, 8, 2000);
+  const cpuUsPerReq = ((pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0) * 1000) / paced.requests.total;
   const reloading = cannon(ready.port, 10);
   await sleep(2_000);
   s.proc.kill('SIGHUP');
@@ -84,20 +101,48 @@ async function run(mode, env) {
     totalPssMB: mem.reduce((a, m) => a + (m.Pss ?? 0), 0),
     masterPssMB: mem[0].Pss,
     workerPrivateDirtyMB: mem.slice(1).map((m) => m.Private_Dirty),
+    workerPrivateDirtyAfterLoadMB: loaded.map((m) => m.Private_Dirty),
     reqPerSec: load.requests.average,
     p99Ms: load.latency.p99,
+    cpuUsPerReq,
     errors: load.errors + load.non2xx + load.timeouts,
     reload: { ms: reloaded?.reloaded ?? null, reqPerSec: reload.requests.average, p99Ms: reload.latency.p99, failed: reload.errors + reload.non2xx + reload.timeouts },
   };
 }
 
-const prefork = await run('prefork');
-const cluster = await run('cluster');
-// What --single-threaded costs by itself: cluster's workers with it.
-const clusterSingle = { ...(await run('cluster', { BENCH_SINGLE_THREADED: '1' })), mode: 'cluster --single-threaded' };
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
+  return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const modes = [
+  ['prefork', 'prefork', {}],
+  ['cluster', 'cluster', {}],
+  // What --single-threaded costs by itself: cluster's workers with it.
+  ['clusterSingle', 'cluster', { BENCH_SINGLE_THREADED: '1' }],
+];
+const runs = { prefork: [], cluster: [], clusterSingle: [] };
+for (let round = 0; round < Number(roundsArg); round++) {
+  for (const [name, mode, env] of modes) runs[name].push(await run(mode, env));
+}
+const summary = (rs) => ({
+  workersReadyMs: median(rs.map((r) => r.workersReadyMs)),
+  totalPssMB: median(rs.map((r) => r.totalPssMB)),
+  workerPrivateDirtyMB: median(rs.flatMap((r) => r.workerPrivateDirtyMB)),
+  workerPrivateDirtyAfterLoadMB: median(rs.flatMap((r) => r.workerPrivateDirtyAfterLoadMB)),
+  reqPerSec: median(rs.map((r) => r.reqPerSec)),
+  p99Ms: median(rs.map((r) => r.p99Ms)),
+  cpuUsPerReq: median(rs.map((r) => r.cpuUsPerReq)),
+  reloadFailed: rs.map((r) => r.reload.failed),
+  reloadP99Ms: median(rs.map((r) => r.reload.p99Ms)),
+  reloadMs: median(rs.map((r) => r.reload.ms)),
+});
+const prefork = summary(runs.prefork);
+const cluster = summary(runs.cluster);
+const clusterSingle = summary(runs.clusterSingle);
 emit({
   workers: Number(workersArg),
   stateMB: Number(stateArg),
+  rounds: Number(roundsArg),
   prefork,
   cluster,
   clusterSingle,
@@ -105,6 +150,8 @@ emit({
     startFaster: cluster.workersReadyMs / prefork.workersReadyMs,
     pss: prefork.totalPssMB / cluster.totalPssMB,
     reqPerSec: prefork.reqPerSec / cluster.reqPerSec,
-    singleThreadedCost: clusterSingle.reqPerSec / cluster.reqPerSec,
+    cpuPerReq: prefork.cpuUsPerReq / cluster.cpuUsPerReq,
+    singleThreadedReqPerSec: clusterSingle.reqPerSec / cluster.reqPerSec,
   },
+  runs,
 });

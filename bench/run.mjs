@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startPostgres } from '../test/harness/postgres.mjs';
+import { chart } from './chart.mjs';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const quick = values.quick;
@@ -90,57 +91,35 @@ for (const ch of results.churn) {
 
 mkdirSync(docs, { recursive: true });
 writeFileSync(join(docs, 'benchmarks.json'), `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync(join(docs, 'benchmarks.svg'), chart(results));
+writeFileSync(join(docs, 'benchmarks.svg'), chart(panels(results), `${results.machine.cores} × ${results.machine.cpu}, Node ${results.machine.node}, ${results.date.slice(0, 10)}`));
 console.log(`\nwrote docs/benchmarks.json and docs/benchmarks.svg${quick ? ' (quick run: do not publish)' : ''}`);
 
-/** Two panels of horizontal bars: the throughput ratios, and the fork / spawn timings. */
-function chart(r) {
-  const W = 760;
-  const row = 26;
-  const left = 300;
-  const barW = 380;
-  const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  const parts = [];
-  let y = 30;
-  const title = (text) => {
-    parts.push(`<text x="10" y="${y}" font-size="15" font-weight="bold">${esc(text)}</text>`);
-    y += 14;
-  };
-  const bars = (items, max, unit, digits) => {
-    for (const [label, value, color] of items) {
-      const w = Math.max(1, (value / max) * barW);
-      parts.push(`<text x="${left - 8}" y="${y + 17}" font-size="12" text-anchor="end">${esc(label)}</text>`);
-      parts.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="18" fill="${color}"/>`);
-      parts.push(`<text x="${left + w + 6}" y="${y + 17}" font-size="12">${esc(value.toFixed(digits))}${unit}</text>`);
-      y += row;
-    }
-    y += 20;
-  };
-  title('Throughput, guarded / bare pg.Pool (pool.query, median of interleaved pairs)');
-  bars(
-    r.throughput.map((t) => [`${t.server === 'stub' ? 'client only (stub server)' : 'Postgres'}, concurrency ${t.concurrency}`, t.ratio, '#2b7bb9']),
-    1.1,
-    '×',
-    3,
-  );
-  title('A new worker with its first query done (ms)');
-  bars(
-    [
-      ['fork() of a process with a warm pool', r.firstQuery.forkFirstQueryMs, '#3a9d5d'],
-      ['child_process.fork() + new pool', r.firstQuery.childProcessFirstQueryMs, '#c0504d'],
-    ],
-    Math.max(r.firstQuery.forkFirstQueryMs, r.firstQuery.childProcessFirstQueryMs) * 1.15,
-    ' ms',
-    1,
-  );
-  title("child_process.spawnSync('/bin/true') (ms)");
-  bars(
-    r.spawn.map((s) => [s.mode === 'plain' ? 'without pg-forkguard' : s.mode === 'armed' ? 'atfork handler armed' : 'after a fork()', s.medianMs, '#8064a2']),
-    Math.max(...r.spawn.map((s) => s.medianMs)) * 1.15,
-    ' ms',
-    2,
-  );
-  parts.push(`<text x="10" y="${y}" font-size="11" fill="#555">${esc(`${r.machine.cores} × ${r.machine.cpu}, Node ${r.machine.node}, ${r.date.slice(0, 10)}`)}</text>`);
-  y += 10;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+/** Three panels: the throughput ratios, and the fork / spawn timings. */
+function panels(r) {
+  return [
+    {
+      title: 'Throughput, guarded / bare pg.Pool (pool.query, median of interleaved pairs)',
+      items: r.throughput.map((t) => [`${t.server === 'stub' ? 'client only (stub server)' : 'Postgres'}, concurrency ${t.concurrency}`, t.ratio, '#2b7bb9']),
+      max: 1.1,
+      unit: '×',
+      digits: 3,
+    },
+    {
+      title: 'A new worker with its first query done (ms)',
+      items: [
+        ['fork() of a process with a warm pool', r.firstQuery.forkFirstQueryMs, '#3a9d5d'],
+        ['child_process.fork() + new pool', r.firstQuery.childProcessFirstQueryMs, '#c0504d'],
+      ],
+      max: Math.max(r.firstQuery.forkFirstQueryMs, r.firstQuery.childProcessFirstQueryMs) * 1.15,
+      unit: ' ms',
+      digits: 1,
+    },
+    {
+      title: "child_process.spawnSync('/bin/true') (ms)",
+      items: r.spawn.map((s) => [s.mode === 'plain' ? 'without pg-forkguard' : s.mode === 'armed' ? 'atfork handler armed' : 'after a fork()', s.medianMs, '#8064a2']),
+      max: Math.max(...r.spawn.map((s) => s.medianMs)) * 1.15,
+      unit: ' ms',
+      digits: 2,
+    },
+  ];
 }
