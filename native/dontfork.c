@@ -230,7 +230,9 @@ static int parse_maps(maps_t* out, size_t* unknown) {
   while (head < n && a[head] == b[head]) head++;
   while (head > 0 && b[head - 1] != '\n') head--; /* whole lines only */
   while (tail < n - head && a[alen - 1 - tail] == b[blen - 1 - tail]) tail++;
-  while (tail > 0 && blen - tail > head && b[blen - tail - 1] != '\n') tail--;
+  /* Whole lines in both texts: "B\n" ends both "AB\n" and "\nB\n", and only one is a line. */
+  while (tail > 0 && ((blen - tail > 0 && b[blen - tail - 1] != '\n') || (alen - tail > 0 && a[alen - tail - 1] != '\n')))
+    tail--;
   for (i = 0; i < cached.count && cached.m[i].off + cached.m[i].len < head; i++) {
     rc = add(out, &cap, &cached.m[i]);
     if (rc) return rc;
