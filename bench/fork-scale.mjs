@@ -42,6 +42,7 @@ emit({
   forkPartMs: m('forkMs'),
   unaccountedMs: median(later.map((p, k) => wall[k + 1] - p.quiesceMs - p.scanMs - p.forkMs - p.restoreMs)),
   scanReused: later.filter((p) => p.scanReused).length,
+  restoreOneByOne: later.filter((p) => p.restoreOneByOne).length,
   ranges: parts[0].ranges,
   madviseCalls: m('calls'),
   overheadBeyondForkSyscall: (totalMs - forkMs) / forkMs,

@@ -279,6 +279,7 @@ Napi::Value fg_binding_fork(Napi::Env env, unsigned dnsInFlight, FgForkCall call
                                    {"condvars", double(t.condvars)}});
   out.Set("quiesced", Napi::Boolean::New(env, t.quiesced));
   out.Set("scanReused", Napi::Boolean::New(env, t.scanReused));
+  out.Set("restoreOneByOne", Napi::Boolean::New(env, t.restoreOneByOne));
   return out;
 }
 

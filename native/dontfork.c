@@ -285,7 +285,20 @@ static int runs(const maps_t* cur, fg_ranges* out, int lend) {
   return 0;
 }
 
-int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, fg_scan_info* info) {
+/* The process's virtual size in pages (/proc/self/statm: counters, no walk of the mappings). */
+static size_t vm_pages(void) {
+  char buf[128];
+  ssize_t got;
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  got = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  buf[got] = 0;
+  return (size_t)strtoull(buf, NULL, 10);
+}
+
+int fg_scan_dontfork(fg_ranges* restore, fg_ranges* exact, fg_ranges* lend, fg_scan_info* info) {
   maps_t cur = {NULL, 0, NULL, 0};
   size_t i, marked_bytes = 0, unknown = 0;
   int rc;
@@ -316,25 +329,32 @@ int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, fg_scan_info* info) {
       for (i = 0; i < restore->count; i++) marked_bytes += restore->ranges[i].end - restore->ranges[i].start;
       info->marked = restore->count;
       rc = runs(&cur, lend, 1);
+      exact->count = 0;
       for (i = 0; rc == 0 && i < restore->count; i++) rc = push(lend, restore->ranges[i].start, restore->ranges[i].end);
+      for (i = 0; rc == 0 && i < restore->count; i++) rc = push(exact, restore->ranges[i].start, restore->ranges[i].end);
+      info->vm_pages = 0; /* restore exactly */
       maps_free(&cur);
       maps_free(&cached);
       return rc;
     }
     unmarked_since_scan = 0;
   }
+  exact->count = 0;
   for (i = 0; i < cur.count; i++) {
     if (!cur.m[i].dc) continue;
     info->marked++;
     if (!cur.m[i].none) marked_bytes += cur.m[i].end - cur.m[i].start;
+    if (rc == 0) rc = push(exact, cur.m[i].start, cur.m[i].end);
   }
   if (!info->reused) cached_marked_bytes = marked_bytes;
-  rc = runs(&cur, lend, 1);
+  if (rc == 0) rc = runs(&cur, lend, 1);
   if (rc == 0) rc = runs(&cur, restore, 0);
   /* After this fork, what was marked is marked again and everything else is copyable. */
   maps_free(&cached);
   cached = cur;
   if (rc) maps_free(&cached);
+  /* Last, after this function's own allocations and frees, which move the size too. */
+  info->vm_pages = vm_pages();
   return rc;
 }
 
@@ -354,6 +374,13 @@ int fg_advise_ranges(const fg_ranges* r, int copy) {
   (void)i;
 #endif
   return failed;
+}
+
+int fg_restore_marks(const fg_ranges* restore, const fg_ranges* exact, const fg_scan_info* info, int* one_by_one) {
+  size_t now = vm_pages();
+  *one_by_one = !(now != 0 && now == info->vm_pages);
+  /* If something was mapped or unmapped since, it may sit in a hole of a run. */
+  return fg_advise_ranges(*one_by_one ? exact : restore, 0);
 }
 
 void fg_ranges_free(fg_ranges* r) {

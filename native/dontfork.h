@@ -43,11 +43,17 @@ typedef struct {
 typedef struct {
   size_t marked;   /* mappings marked do-not-copy, as far as fork() knows */
   int reused;      /* 1: the flags came from an earlier smaps scan, not from reading smaps now */
+  size_t vm_pages; /* the virtual size once the runs were made (fg_restore_marks); 0: unknown */
 } fg_scan_info;
 
-/* Fills `lend` (the runs to MADV_DOFORK before the fork) and `restore` (the runs to MADV_DONTFORK
- * after it). Returns 0 or -errno. */
-int fg_scan_dontfork(fg_ranges* restore, fg_ranges* lend, fg_scan_info* info);
+/* Fills `lend` (the runs to MADV_DOFORK before the fork), `restore` (the runs to MADV_DONTFORK
+ * after it) and `exact` (the marked mappings one by one). Returns 0 or -errno. */
+int fg_scan_dontfork(fg_ranges* restore, fg_ranges* exact, fg_ranges* lend, fg_scan_info* info);
+/* After the fork, in the parent: MADV_DONTFORK over the runs, or, if the process's virtual size
+ * changed since they were made (memory mapped or unmapped: by a thread other than the parked
+ * threadpool, which may have put it in a hole of a run, where it must not be marked), over each
+ * marked mapping on its own (*one_by_one = 1). Returns how many calls failed. */
+int fg_restore_marks(const fg_ranges* restore, const fg_ranges* exact, const fg_scan_info* info, int* one_by_one);
 /* madvise(MADV_DOFORK) (copy = 1) or madvise(MADV_DONTFORK) (copy = 0) over every range. Returns
  * how many calls failed (ENOMEM, for the holes inside a run, is not a failure). */
 int fg_advise_ranges(const fg_ranges* r, int copy);

@@ -24,18 +24,24 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     return -1;
   }
   fg_ranges ranges = {nullptr, 0, 0};
+  fg_ranges exact = {nullptr, 0, 0};
   fg_ranges lend = {nullptr, 0, 0};
-  fg_scan_info scan = {0, 0};
-  // The threads wake and park while this thread reads the maps.
+  fg_scan_info scan = {0, 0, 0};
+  // Every threadpool thread parked before the maps are read: a thread starting (its stack) or
+  // allocating (its malloc arena) after that could map memory into a hole of a run that the
+  // restore below marks do-not-copy (dontfork.h).
   uint64_t tq0 = fg_now_ns();
   FgQuiesce* q = fg_quiesce_start(loop);
+  fg_quiesce_wait(q, FG_QUIESCE_TIMEOUT_MS);
+  t->quiesced = fg_quiesce_missing(q) == 0;
   uint64_t t0 = fg_now_ns();
-  int rc = fg_scan_dontfork(&ranges, &lend, &scan);
+  t->quiesceNs = t0 - tq0;
+  int rc = fg_scan_dontfork(&ranges, &exact, &lend, &scan);
 #ifdef __linux__
   if (rc != 0) {
-    fg_quiesce_wait(q, FG_QUIESCE_TIMEOUT_MS);
     fg_quiesce_release(q);
     fg_ranges_free(&ranges);
+    fg_ranges_free(&exact);
     fg_ranges_free(&lend);
     *err = -rc;
     return -1;
@@ -50,10 +56,6 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   fg_ranges_free(&lend);
   uint64_t t1 = fg_now_ns();
   t->scanNs = t1 - t0;
-  fg_quiesce_wait(q, FG_QUIESCE_TIMEOUT_MS);
-  t->quiesced = fg_quiesce_missing(q) == 0;
-  uint64_t tq = fg_now_ns();
-  t->quiesceNs = (t0 - tq0) + (tq - t1);
   // Last before the fork: which condvars do other threads sleep on (see condvars.h)?
   t->condvars = fg_find_sleeping_condvars();
   // A threadpool thread finishing work takes wq_mutex and sends wq_async inside it. Holding it
@@ -73,6 +75,7 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     fg_reset_sleeping_condvars();
     fg_uv_wq_reinit(loop);
     fg_ranges_free(&ranges);
+    fg_ranges_free(&exact);
     // The parking tasks ran on threads this process does not have: they will never complete. Nor
     // will the probe's requests that had not completed: they are ours, drop them outright.
     fg_uv_set_active_reqs(loop, fg_uv_active_reqs(loop) - fg_quiesce_queued(q) - probeLost.count());
@@ -93,11 +96,14 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   }
   fg_uv_wq_unlock(loop);
   uint64_t t2 = fg_now_ns();
-  t->forkNs = t2 - tq;
+  t->forkNs = t2 - t1;
   // Give V8 its do-not-copy ranges back: without them child_process.spawn copies the whole heap.
   // Before the threadpool is let go: a run's holes must not fill with a thread's new mapping.
-  fg_advise_ranges(&ranges, 0);
+  int oneByOne = 0;
+  fg_restore_marks(&ranges, &exact, &scan, &oneByOne);
+  t->restoreOneByOne = oneByOne != 0;
   fg_ranges_free(&ranges);
+  fg_ranges_free(&exact);
   t->restoreNs = fg_now_ns() - t2;
   fg_quiesce_release(q);
   if (pid < 0) *err = forkErrno;

@@ -19,6 +19,7 @@ struct FgForkTimes {
   int condvars = 0;  // condvars other threads slept on, re-initialised in the child
   bool quiesced = false;
   bool scanReused = false;  // the last smaps scan stood (dontfork.h)
+  bool restoreOneByOne = false;  // the process's size moved during the fork (dontfork.h)
 };
 
 // The system call itself: fork(3) normally (atfork handlers run); the test build passes one that

@@ -340,6 +340,7 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
       ranges: result.ranges,
       calls: result.calls,
       scanReused: result.scanReused,
+      restoreOneByOne: result.restoreOneByOne,
       condvars: result.condvars,
     },
   }));

@@ -18,6 +18,8 @@ export interface ForkResult {
   quiesced: boolean;
   /** The flags came from the last /proc/self/smaps scan, not from reading smaps now (native/dontfork.h). */
   scanReused: boolean;
+  /** Memory was mapped or unmapped during the fork: the marks went back mapping by mapping. */
+  restoreOneByOne: boolean;
   lostReqs: number;
   /** Condvars other threads slept on at the fork, re-initialised in the child (glibc 2.25-2.40). */
   condvars: number;

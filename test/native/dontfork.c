@@ -65,12 +65,13 @@ int main(int argc, char** argv) {
   add_regions(64);
   for (round = 0; round < 4; round++) {
     int status = 0, failures = 0;
-    fg_ranges restore = {NULL, 0, 0}, lend = {NULL, 0, 0};
-    fg_scan_info info = {0, 0};
+    fg_ranges restore = {NULL, 0, 0}, exact = {NULL, 0, 0}, lend = {NULL, 0, 0};
+    fg_scan_info info = {0, 0, 0};
+    int one_by_one = 0;
     pid_t pid;
     if (round == 2) add_regions(4);
     if (round == 3) add_regions(384);
-    if (fg_scan_dontfork(&restore, &lend, &info) != 0) return 4;
+    if (fg_scan_dontfork(&restore, &exact, &lend, &info) != 0) return 4;
     if (lending) failures = fg_advise_ranges(&lend, 1);
     pid = fork();
     if (pid == 0) {
@@ -78,14 +79,15 @@ int main(int argc, char** argv) {
       for (i = 0; i < nregions; i++) sum += regions[i][0] == (char)(i + 1);
       _exit(sum == nregions ? 0 : 1);
     }
-    failures += fg_advise_ranges(&restore, 0);
+    failures += fg_restore_marks(&restore, &exact, &info, &one_by_one);
     waitpid(pid, &status, 0);
     printf("%s{\"reused\":%d,\"marked\":%zu,\"calls\":%zu,\"failures\":%d,\"child\":%d,\"regions\":%d,"
-           "\"oldMarked\":%d,\"newRegions\":%d,\"newMarked\":%d}",
+           "\"oldMarked\":%d,\"newRegions\":%d,\"newMarked\":%d,\"oneByOne\":%d}",
            round ? "," : "", info.reused, info.marked, restore.count + lend.count, failures,
            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), nregions, marked(0, 64),
-           nregions - (round >= 2 ? 64 : nregions), round >= 2 ? marked(64, nregions) : 0);
+           nregions - (round >= 2 ? 64 : nregions), round >= 2 ? marked(64, nregions) : 0, one_by_one);
     fg_ranges_free(&restore);
+    fg_ranges_free(&exact);
     fg_ranges_free(&lend);
   }
   printf("]\n");
