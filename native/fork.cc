@@ -31,8 +31,7 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   // allocating (its malloc arena) after that could map memory into a hole of a run that the
   // restore below marks do-not-copy (dontfork.h).
   uint64_t tq0 = fg_now_ns();
-  FgQuiesce* q = fg_quiesce_start(loop);
-  fg_quiesce_wait(q, FG_QUIESCE_TIMEOUT_MS);
+  FgQuiesce* q = fg_quiesce_threadpool(loop, FG_QUIESCE_TIMEOUT_MS);
   t->quiesced = fg_quiesce_missing(q) == 0;
   uint64_t t0 = fg_now_ns();
   t->quiesceNs = t0 - tq0;

@@ -50,7 +50,7 @@ void Done(uv_work_t* req, int) {
 
 }  // namespace
 
-FgQuiesce* fg_quiesce_start(uv_loop_t* loop) {
+FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs) {
   FgQuiesce* q = new FgQuiesce();
   q->n = ThreadpoolSize();
   q->reqs.resize(q->n);
@@ -61,10 +61,6 @@ FgQuiesce* fg_quiesce_start(uv_loop_t* loop) {
     q->reqs[i].data = q;
     uv_queue_work(loop, &q->reqs[i], Park, Done);
   }
-  return q;
-}
-
-void fg_quiesce_wait(FgQuiesce* q, uint64_t timeoutMs) {
   uint64_t deadline = fg_now_ns() + timeoutMs * 1000000ull;
   uv_mutex_lock(&q->mu);
   while (q->started < q->n) {
@@ -73,6 +69,7 @@ void fg_quiesce_wait(FgQuiesce* q, uint64_t timeoutMs) {
     uv_cond_timedwait(&q->parked, &q->mu, deadline - now);
   }
   uv_mutex_unlock(&q->mu);
+  return q;
 }
 
 unsigned fg_quiesce_queued(const FgQuiesce* q) { return q->n; }

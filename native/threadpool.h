@@ -17,11 +17,8 @@
 
 struct FgQuiesce;
 
-// Queues one parking task per threadpool thread and returns at once: fork() does its scan while
-// the threads wake and park.
-FgQuiesce* fg_quiesce_start(uv_loop_t* loop);
-// Waits until every thread has parked, at most timeoutMs.
-void fg_quiesce_wait(FgQuiesce* q, uint64_t timeoutMs);
+// Parks one task on every threadpool thread, waiting at most timeoutMs.
+FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs);
 // How many tasks were queued (the pool's size), and how many found no thread in time.
 unsigned fg_quiesce_queued(const FgQuiesce* q);
 unsigned fg_quiesce_missing(const FgQuiesce* q);

@@ -1,36 +1,22 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCProgram } from './helpers.js';
 
 // native/condvars.c on its own, compiled with test/native/condvars.c into a plain C program (no
 // Node, no V8): threads sleep on a condvar as V8's platform workers do, the process forks, and the
 // child signals the condvar past the group its dead sleepers hold.
-const root = join(__dirname, '..');
 const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime;
 const [major, minor] = (glibc ?? '0.0').split('.').map(Number);
 const layoutKnown = major === 2 && minor! >= 25 && minor! <= 40;
 
-let dir: string;
-let program: string;
-
+let built: ReturnType<typeof buildCProgram>;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'fg-condvars-'));
-  program = join(dir, 'condvars');
-  const sanitize = process.env.PG_FORKGUARD_SANITIZE === 'address' ? ['-fsanitize=address', '-fno-omit-frame-pointer'] : [];
-  execFileSync(
-    process.env.CC ?? 'cc',
-    ['-g', '-Wall', '-Wextra', '-Werror', ...sanitize, '-o', program,
-      join(root, 'test/native/condvars.c'), join(root, 'native/condvars.c'), '-lpthread'],
-    { stdio: 'pipe' },
-  );
+  built = buildCProgram('condvars', ['-lpthread']);
 });
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => built.remove());
 
 function run(mode: 'reset' | 'none'): { found: number; exited: boolean; code: number; signal: number } {
-  return JSON.parse(execFileSync(program, [mode], { encoding: 'utf8', timeout: 20_000 }));
+  return JSON.parse(execFileSync(built.program, [mode], { encoding: 'utf8', timeout: 20_000 }));
 }
 
 describe(`condvars slept on at fork time (glibc ${glibc ?? 'none'})`, () => {

@@ -1,27 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCProgram } from './helpers.js';
 
 // native/dontfork.c on its own, compiled with test/native/dontfork.c into a plain C program (no
 // Node): regions marked MADV_DONTFORK as V8 marks its pages, forked four times (see that file).
-const root = join(__dirname, '..');
-let dir: string;
-let program: string;
-
+let built: ReturnType<typeof buildCProgram>;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'fg-dontfork-'));
-  program = join(dir, 'dontfork');
-  const sanitize = process.env.PG_FORKGUARD_SANITIZE === 'address' ? ['-fsanitize=address', '-fno-omit-frame-pointer'] : [];
-  execFileSync(
-    process.env.CC ?? 'cc',
-    ['-g', '-Wall', '-Wextra', '-Werror', ...sanitize, '-o', program, join(root, 'test/native/dontfork.c'), join(root, 'native/dontfork.c')],
-    { stdio: 'pipe' },
-  );
+  built = buildCProgram('dontfork');
 });
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => built.remove());
 
 interface Round {
   reused: number;
@@ -34,7 +21,7 @@ interface Round {
   newRegions: number;
   newMarked: number;
 }
-const run = (mode?: string): Round[] => JSON.parse(execFileSync(program, mode ? [mode] : [], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] }));
+const run = (mode?: string): Round[] => JSON.parse(execFileSync(built.program, mode ? [mode] : [], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] }));
 
 describe('the do-not-copy mappings (native/dontfork.c)', () => {
   it('lent to every child, taken back in the parent; smaps read only when too much is new', () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,4 +108,21 @@ export function ok(run: FixtureRun): void {
 export function childExitedCleanly(parent: any): void {
   expect(parent.child.hung, JSON.stringify(parent.child.where)).toBe(false);
   expect(parent.child.status).toEqual({ code: 0, signal: null });
+}
+
+/**
+ * native/<name>.c on its own: compiled with its driver test/native/<name>.c into a plain C program
+ * (no Node), with the warnings the addon builds with, and under ASan when test:asan runs.
+ */
+export function buildCProgram(name: string, libs: string[] = []): { program: string; remove(): void } {
+  const root = join(__dirname, '..');
+  const dir = mkdtempSync(join(tmpdir(), `fg-${name}-`));
+  const program = join(dir, name);
+  const sanitize = process.env.PG_FORKGUARD_SANITIZE === 'address' ? ['-fsanitize=address', '-fno-omit-frame-pointer'] : [];
+  execFileSync(
+    process.env.CC ?? 'cc',
+    ['-g', '-Wall', '-Wextra', '-Werror', ...sanitize, '-o', program, join(root, 'test/native', `${name}.c`), join(root, 'native', `${name}.c`), ...libs],
+    { stdio: 'pipe' },
+  );
+  return { program, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
