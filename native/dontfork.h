@@ -18,7 +18,11 @@
  *    on that mapping until the next scan.
  * madvise() applies to every mapping in a range and skips the holes between them (returning ENOMEM
  * for the holes), so each run of mappings with nothing else mapped between them is one call: V8's
- * 256 KB pages sit alone among holes, and 4 000 pages of a 1 GB heap are 4 calls, not 4 000. */
+ * 256 KB pages sit alone among holes, and 4 000 pages of a 1 GB heap are a few dozen calls, not
+ * 4 000. What the scan works in (the maps texts, the lines, the ranges) is kept from fork to fork
+ * in memory advised MADV_WIPEONFORK, which a fork neither copies nor write-protects: the fork after
+ * writes it without a page fault per page (dontfork.c). The ranges handed out live there too: a
+ * child sees them zeroed, and must not use the parent's. */
 #ifndef PG_FORKGUARD_DONTFORK_H
 #define PG_FORKGUARD_DONTFORK_H
 
@@ -57,6 +61,7 @@ int fg_restore_marks(const fg_ranges* restore, const fg_ranges* exact, const fg_
 /* madvise(MADV_DOFORK) (copy = 1) or madvise(MADV_DONTFORK) (copy = 0) over every range. Returns
  * how many calls failed (ENOMEM, for the holes inside a run, is not a failure). */
 int fg_advise_ranges(const fg_ranges* r, int copy);
+/* Unmaps a fg_ranges' memory. fork() keeps its own from one fork to the next and never calls it. */
 void fg_ranges_free(fg_ranges* r);
 
 #ifdef __cplusplus

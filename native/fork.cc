@@ -23,9 +23,10 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     *err = ENOTSUP;
     return -1;
   }
-  fg_ranges ranges = {nullptr, 0, 0};
-  fg_ranges exact = {nullptr, 0, 0};
-  fg_ranges lend = {nullptr, 0, 0};
+  // Kept from fork to fork, in memory no child gets a copy of (dontfork.c).
+  static fg_ranges ranges = {nullptr, 0, 0};
+  static fg_ranges exact = {nullptr, 0, 0};
+  static fg_ranges lend = {nullptr, 0, 0};
   fg_scan_info scan = {0, 0, 0};
   // Every threadpool thread parked before the maps are read: a thread starting (its stack) or
   // allocating (its malloc arena) after that could map memory into a hole of a run that the
@@ -39,9 +40,6 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
 #ifdef __linux__
   if (rc != 0) {
     fg_quiesce_release(q);
-    fg_ranges_free(&ranges);
-    fg_ranges_free(&exact);
-    fg_ranges_free(&lend);
     *err = -rc;
     return -1;
   }
@@ -52,7 +50,6 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   t->calls = ranges.count + lend.count;
   t->scanReused = scan.reused != 0;
   t->adviseFailures = fg_advise_ranges(&lend, 1);
-  fg_ranges_free(&lend);
   uint64_t t1 = fg_now_ns();
   t->scanNs = t1 - t0;
   // Last before the fork: which condvars do other threads sleep on (see condvars.h)?
@@ -73,8 +70,6 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     // of the condvars found above.
     fg_reset_sleeping_condvars();
     fg_uv_wq_reinit(loop);
-    fg_ranges_free(&ranges);
-    fg_ranges_free(&exact);
     // The parking tasks ran on threads this process does not have: they will never complete. Nor
     // will the probe's requests that had not completed: they are ours, drop them outright.
     fg_uv_set_active_reqs(loop, fg_uv_active_reqs(loop) - fg_quiesce_queued(q) - probeLost.count());
@@ -101,8 +96,6 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   int oneByOne = 0;
   fg_restore_marks(&ranges, &exact, &scan, &oneByOne);
   t->restoreOneByOne = oneByOne != 0;
-  fg_ranges_free(&ranges);
-  fg_ranges_free(&exact);
   t->restoreNs = fg_now_ns() - t2;
   fg_quiesce_release(q);
   if (pid < 0) *err = forkErrno;
