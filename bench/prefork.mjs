@@ -2,7 +2,10 @@
 // query per request) with 4 workers each, in the same run:
 //   - time until every worker runs the app;
 //   - total PSS of master + workers, and each worker's private dirty memory, after 10 s idle;
-//   - HTTP requests/s and p99 under autocannon (32 keep-alive connections, 10 s);
+//   - HTTP requests/s and p99 under autocannon (32 keep-alive connections, 10 s), twice: cold (the
+//     first load the workers see) and then warm (the figure compared). Workers' first touch of a
+//     page costs more in a forked child than in a fresh process on some machines (this VM: 5 us a
+//     page read, 17-24 us a page written, bench/first-touch.c), and the cold run pays it;
 //   - CPU time per request (master + workers, from /proc) at a fixed 2 000 requests/s: on this
 //     machine (2 shared cores, Postgres on them) requests/s moves +-10-25 % between runs of the same
 //     server, CPU time per request much less;
@@ -83,8 +86,11 @@ async function run(mode, env) {
   await sleep(10_000);
   const pids = [ready.master, ...ready.workers];
   const mem = pids.map(rollup);
-  const load = await cannon(ready.port, 10);
+  const cpuCold = pids.reduce((a, p) => a + cpuMs(p), 0);
+  const cold = await cannon(ready.port, 10);
   const loaded = ready.workers.map(rollup);
+  const cpuWarm = pids.reduce((a, p) => a + cpuMs(p), 0);
+  const load = await cannon(ready.port, 10);
   const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
   const paced = await cannon(ready.port, 8, 2000);
   const cpuUsPerReq = ((pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0) * 1000) / paced.requests.total;
@@ -102,10 +108,14 @@ async function run(mode, env) {
     masterPssMB: mem[0].Pss,
     workerPrivateDirtyMB: mem.slice(1).map((m) => m.Private_Dirty),
     workerPrivateDirtyAfterLoadMB: loaded.map((m) => m.Private_Dirty),
+    coldReqPerSec: cold.requests.average,
+    coldP99Ms: cold.latency.p99,
+    coldCpuUsPerReq: ((cpuWarm - cpuCold) * 1000) / cold.requests.total,
     reqPerSec: load.requests.average,
     p99Ms: load.latency.p99,
+    warmCpuUsPerReq: ((cpu0 - cpuWarm) * 1000) / load.requests.total,
     cpuUsPerReq,
-    errors: load.errors + load.non2xx + load.timeouts,
+    errors: cold.errors + cold.non2xx + cold.timeouts + load.errors + load.non2xx + load.timeouts,
     reload: { ms: reloaded?.reloaded ?? null, reqPerSec: reload.requests.average, p99Ms: reload.latency.p99, failed: reload.errors + reload.non2xx + reload.timeouts },
   };
 }
@@ -129,8 +139,12 @@ const summary = (rs) => ({
   totalPssMB: median(rs.map((r) => r.totalPssMB)),
   workerPrivateDirtyMB: median(rs.flatMap((r) => r.workerPrivateDirtyMB)),
   workerPrivateDirtyAfterLoadMB: median(rs.flatMap((r) => r.workerPrivateDirtyAfterLoadMB)),
+  coldReqPerSec: median(rs.map((r) => r.coldReqPerSec)),
+  coldP99Ms: median(rs.map((r) => r.coldP99Ms)),
+  coldCpuUsPerReq: median(rs.map((r) => r.coldCpuUsPerReq)),
   reqPerSec: median(rs.map((r) => r.reqPerSec)),
   p99Ms: median(rs.map((r) => r.p99Ms)),
+  warmCpuUsPerReq: median(rs.map((r) => r.warmCpuUsPerReq)),
   cpuUsPerReq: median(rs.map((r) => r.cpuUsPerReq)),
   reloadFailed: rs.map((r) => r.reload.failed),
   reloadP99Ms: median(rs.map((r) => r.reload.p99Ms)),
@@ -150,6 +164,7 @@ emit({
     startFaster: cluster.workersReadyMs / prefork.workersReadyMs,
     pss: prefork.totalPssMB / cluster.totalPssMB,
     reqPerSec: prefork.reqPerSec / cluster.reqPerSec,
+    coldReqPerSec: prefork.coldReqPerSec / cluster.coldReqPerSec,
     cpuPerReq: prefork.cpuUsPerReq / cluster.cpuUsPerReq,
     singleThreadedReqPerSec: clusterSingle.reqPerSec / cluster.reqPerSec,
   },

@@ -1,10 +1,10 @@
 // `npm run bench:prefork`: the pre-fork server against node:cluster (bench/prefork.mjs) and fork()
 // at 20 MB, 200 MB and 1 GB heaps (bench/fork-scale.mjs), on a throwaway Postgres (or
 // DATABASE_URL). Rewrites docs/prefork.json and docs/prefork.svg; docs/benchmarks.md reads them.
-// About 8 minutes; `-- --quick` for a smoke run (1 round, fewer forks: do not publish).
+// About 11 minutes; `-- --quick` for a smoke run (1 round, fewer forks: do not publish).
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres } from '../test/harness/postgres.mjs';
@@ -18,9 +18,21 @@ const run = (nodeArgs, script, args) => {
   return JSON.parse(lines[lines.length - 1]);
 };
 
+/** bench/first-touch.c: what a page costs a forked child the first time, on this machine. */
+function firstTouch() {
+  const dir = mkdtempSync(join(tmpdir(), 'fg-first-touch-'));
+  try {
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', join(dir, 'first-touch'), join(here, 'first-touch.c')]);
+    return JSON.parse(execFileSync(join(dir, 'first-touch'), { encoding: 'utf8' }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const db = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
 const results = { date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version } };
 try {
+  results.firstTouch = firstTouch();
   results.forkScale = [];
   for (const mb of [20, 200, 1000]) {
     console.log(`fork() at a ${mb} MB heap`);
@@ -39,7 +51,10 @@ for (const s of results.forkScale) {
 const { prefork: p, cluster: c, clusterSingle: cs, ratios } = results.prefork;
 console.log(`workers running: prefork ${f(p.workersReadyMs, 0)} ms, cluster ${f(c.workersReadyMs, 0)} ms (${f(ratios.startFaster)}x)`);
 console.log(`total PSS: prefork ${f(p.totalPssMB, 0)} MB, cluster ${f(c.totalPssMB, 0)} MB (${f(ratios.pss, 2)}x)`);
-console.log(`req/s: prefork ${f(p.reqPerSec, 0)}, cluster ${f(c.reqPerSec, 0)}, cluster --single-threaded ${f(cs.reqPerSec, 0)}; CPU/request ${f(p.cpuUsPerReq, 0)} / ${f(c.cpuUsPerReq, 0)} / ${f(cs.cpuUsPerReq, 0)} µs`);
+console.log(`req/s, warm: prefork ${f(p.reqPerSec, 0)}, cluster ${f(c.reqPerSec, 0)}, cluster --single-threaded ${f(cs.reqPerSec, 0)}; CPU/request ${f(p.cpuUsPerReq, 0)} / ${f(c.cpuUsPerReq, 0)} / ${f(cs.cpuUsPerReq, 0)} µs`);
+console.log(`req/s, cold (the workers' first load): prefork ${f(p.coldReqPerSec, 0)}, cluster ${f(c.coldReqPerSec, 0)}, cluster --single-threaded ${f(cs.coldReqPerSec, 0)}`);
+const t = results.firstTouch;
+console.log(`first touch of a page: forked child read ${f(t.forkedChildFirstReadUs, 2)} µs, write ${f(t.forkedChildFirstWriteUs, 2)} µs; fresh process write ${f(t.freshProcessWriteUs, 2)} µs`);
 
 writeFileSync(join(here, '..', 'docs', 'prefork.json'), `${JSON.stringify(results, null, 2)}\n`);
 const green = '#3a9d5d';
@@ -52,7 +67,7 @@ writeFileSync(
       { title: 'Time until 4 workers run the app (ms)', items: [['prefork()', p.workersReadyMs, green], ['node:cluster', c.workersReadyMs, red]], max: c.workersReadyMs * 1.15, unit: ' ms', digits: 0 },
       { title: 'Total PSS, master + 4 workers, after 10 s idle (MB)', items: [['prefork()', p.totalPssMB, green], ['node:cluster', c.totalPssMB, red]], max: c.totalPssMB * 1.15, unit: ' MB', digits: 0 },
       {
-        title: 'HTTP requests/s, one pg query each (median of rounds)',
+        title: 'HTTP requests/s, one pg query each, warm (median of rounds)',
         items: [['prefork()', p.reqPerSec, green], ['node:cluster', c.reqPerSec, red], ['node:cluster --single-threaded', cs.reqPerSec, grey]],
         max: Math.max(p.reqPerSec, c.reqPerSec, cs.reqPerSec) * 1.15,
         unit: '',
