@@ -9,11 +9,13 @@
 //   - CPU time per request (master + workers, from /proc) at a fixed 2 000 requests/s: on this
 //     machine (2 shared cores, Postgres on them) requests/s moves +-10-25 % between runs of the same
 //     server, CPU time per request much less;
-//   - a rolling reload under the same load: failed requests and p99 during it.
+//   - a rolling reload under the same load: failed requests and p99 during it;
+//   - requests/s once more, the three servers up side by side and loaded in turn (`pairs` turns,
+//     default 7): the comparison least moved by this machine's drift.
 // prefork's workers run --single-threaded (fork() needs it); cluster's do not (its default), and
 // once more with it, to tell what the flag costs apart from how the workers are made. The three
 // run in turn, `rounds` times (default 3), and the ratios are of medians.
-//   node bench/prefork.mjs <url> [workers] [stateMB] [rounds]
+//   node bench/prefork.mjs <url> [workers] [stateMB] [rounds] [pairs]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +23,7 @@ import autocannon from 'autocannon';
 import { freePort } from '../test/harness/postgres.mjs';
 import { emit } from './lib.mjs';
 
-const [url, workersArg = '4', stateArg = '150', roundsArg = '3'] = process.argv.slice(2);
+const [url, workersArg = '4', stateArg = '150', roundsArg = '3', pairsArg = '7'] = process.argv.slice(2);
 const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -150,6 +152,37 @@ const summary = (rs) => ({
   reloadP99Ms: median(rs.map((r) => r.reload.p99Ms)),
   reloadMs: median(rs.map((r) => r.reload.ms)),
 });
+
+/**
+ * Requests/s side by side: the three servers up at once (idle but for the one under load), each
+ * warmed by one load, then 10 s loads taking turns, `pairs` times. Requests/s here moves +-25 %
+ * from one load to the next; turns a few seconds apart meet the same machine, and the ratio is the
+ * median of each turn's own.
+ */
+async function sideBySide(pairs) {
+  const servers = [];
+  for (const [name, mode, env] of modes) {
+    const s = await start(mode, env);
+    servers.push({ name, s, ready: await s.next('ready'), rps: [] });
+  }
+  for (const v of servers) await cannon(v.ready.port, 10);
+  for (let i = 0; i < pairs; i++) for (const v of servers) v.rps.push((await cannon(v.ready.port, 10)).requests.average);
+  for (const v of servers) v.s.proc.kill('SIGTERM');
+  await Promise.all(servers.map((v) => new Promise((r) => (v.s.proc.exitCode !== null ? r() : v.s.proc.once('exit', r)))));
+  const [p, c, cs] = servers.map((v) => v.rps);
+  return {
+    pairs,
+    prefork: p,
+    cluster: c,
+    clusterSingle: cs,
+    preforkReqPerSec: median(p),
+    clusterReqPerSec: median(c),
+    clusterSingleReqPerSec: median(cs),
+    ratio: median(p.map((x, i) => x / c[i])),
+  };
+}
+const throughput = await sideBySide(Number(pairsArg));
+
 const prefork = summary(runs.prefork);
 const cluster = summary(runs.cluster);
 const clusterSingle = summary(runs.clusterSingle);
@@ -160,10 +193,12 @@ emit({
   prefork,
   cluster,
   clusterSingle,
+  throughput,
   ratios: {
     startFaster: cluster.workersReadyMs / prefork.workersReadyMs,
     pss: prefork.totalPssMB / cluster.totalPssMB,
     reqPerSec: prefork.reqPerSec / cluster.reqPerSec,
+    sideBySideReqPerSec: throughput.ratio,
     coldReqPerSec: prefork.coldReqPerSec / cluster.coldReqPerSec,
     cpuPerReq: prefork.cpuUsPerReq / cluster.cpuUsPerReq,
     singleThreadedReqPerSec: clusterSingle.reqPerSec / cluster.reqPerSec,

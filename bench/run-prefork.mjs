@@ -1,7 +1,7 @@
 // `npm run bench:prefork`: the pre-fork server against node:cluster (bench/prefork.mjs) and fork()
 // at 20 MB, 200 MB and 1 GB heaps (bench/fork-scale.mjs), on a throwaway Postgres (or
 // DATABASE_URL). Rewrites docs/prefork.json and docs/prefork.svg; docs/benchmarks.md reads them.
-// About 11 minutes; `-- --quick` for a smoke run (1 round, fewer forks: do not publish).
+// About 14 minutes; `-- --quick` for a smoke run (1 round, fewer forks: do not publish).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -39,19 +39,20 @@ try {
     results.forkScale.push(run(['--single-threaded', '--max-old-space-size=4096'], 'fork-scale.mjs', [mb, quick ? 5 : 11]));
   }
   console.log(`prefork() against node:cluster, 4 workers, 150 MB of state (${quick ? 1 : 3} rounds)`);
-  results.prefork = run([], 'prefork.mjs', [db.tcpUrl, 4, 150, quick ? 1 : 3]);
+  results.prefork = run([], 'prefork.mjs', [db.tcpUrl, 4, 150, quick ? 1 : 3, quick ? 2 : 7]);
 } finally {
   await db.stop();
 }
 
 const f = (x, d = 1) => Number(x).toFixed(d);
 for (const s of results.forkScale) {
-  console.log(`fork() at ${s.heapMB} MB: ${f(s.forkCallMs)} ms, fork(2) ${f(s.forkSyscallMs)} ms, overhead ${f(s.overheadBeyondForkSyscall * 100, 0)} % (first fork ${f(s.first.forkCallMs)} ms)`);
+  console.log(`fork() at ${s.heapMB} MB: ${f(s.forkCallMs)} ms, fork(2) ${f(s.forkSyscallMs)} ms, overhead ${f(s.overheadBeyondForkSyscall * 100, 0)} % (first fork ${f(s.first.forkCallMs)} ms); ${s.parentFaults} page faults in the parent per fork`);
 }
-const { prefork: p, cluster: c, clusterSingle: cs, ratios } = results.prefork;
+const { prefork: p, cluster: c, clusterSingle: cs, throughput: tp, ratios } = results.prefork;
 console.log(`workers running: prefork ${f(p.workersReadyMs, 0)} ms, cluster ${f(c.workersReadyMs, 0)} ms (${f(ratios.startFaster)}x)`);
 console.log(`total PSS: prefork ${f(p.totalPssMB, 0)} MB, cluster ${f(c.totalPssMB, 0)} MB (${f(ratios.pss, 2)}x)`);
 console.log(`req/s, warm: prefork ${f(p.reqPerSec, 0)}, cluster ${f(c.reqPerSec, 0)}, cluster --single-threaded ${f(cs.reqPerSec, 0)}; CPU/request ${f(p.cpuUsPerReq, 0)} / ${f(c.cpuUsPerReq, 0)} / ${f(cs.cpuUsPerReq, 0)} µs`);
+console.log(`req/s side by side, ${tp.pairs} turns: prefork ${f(tp.preforkReqPerSec, 0)}, cluster ${f(tp.clusterReqPerSec, 0)}, cluster --single-threaded ${f(tp.clusterSingleReqPerSec, 0)} (median ratio ${f(tp.ratio, 2)})`);
 console.log(`req/s, cold (the workers' first load): prefork ${f(p.coldReqPerSec, 0)}, cluster ${f(c.coldReqPerSec, 0)}, cluster --single-threaded ${f(cs.coldReqPerSec, 0)}`);
 const t = results.firstTouch;
 console.log(`first touch of a page: forked child read ${f(t.forkedChildFirstReadUs, 2)} µs, write ${f(t.forkedChildFirstWriteUs, 2)} µs; fresh process write ${f(t.freshProcessWriteUs, 2)} µs`);
@@ -67,9 +68,9 @@ writeFileSync(
       { title: 'Time until 4 workers run the app (ms)', items: [['prefork()', p.workersReadyMs, green], ['node:cluster', c.workersReadyMs, red]], max: c.workersReadyMs * 1.15, unit: ' ms', digits: 0 },
       { title: 'Total PSS, master + 4 workers, after 10 s idle (MB)', items: [['prefork()', p.totalPssMB, green], ['node:cluster', c.totalPssMB, red]], max: c.totalPssMB * 1.15, unit: ' MB', digits: 0 },
       {
-        title: 'HTTP requests/s, one pg query each, warm (median of rounds)',
-        items: [['prefork()', p.reqPerSec, green], ['node:cluster', c.reqPerSec, red], ['node:cluster --single-threaded', cs.reqPerSec, grey]],
-        max: Math.max(p.reqPerSec, c.reqPerSec, cs.reqPerSec) * 1.15,
+        title: `HTTP requests/s, one pg query each: side by side, median of ${tp.pairs} turns`,
+        items: [['prefork()', tp.preforkReqPerSec, green], ['node:cluster', tp.clusterReqPerSec, red], ['node:cluster --single-threaded', tp.clusterSingleReqPerSec, grey]],
+        max: Math.max(tp.preforkReqPerSec, tp.clusterReqPerSec, tp.clusterSingleReqPerSec) * 1.15,
         unit: '',
         digits: 0,
       },
