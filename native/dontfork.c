@@ -272,8 +272,8 @@ static int parse_maps(maps_t* out, size_t* unknown) {
     rc = add(out, &cached->m[i]);
     if (rc) return rc;
   }
-  for (j = i; j < cached->count && cached->m[j].off < alen - tail; j++) {
-  }
+  j = i; /* cached->m[i, j): the cached lines between head and tail */
+  while (j < cached->count && cached->m[j].off < alen - tail) j++;
   rc = parse_lines(out, head, blen - tail, cached->m + i, j - i, cached->text, unknown);
   for (i = j; rc == 0 && i < cached->count; i++) {
     mapping m = cached->m[i];
