@@ -336,7 +336,7 @@ static size_t vm_pages(void) {
 
 int fg_scan_dontfork(fg_ranges* restore, fg_ranges* exact, fg_ranges* lend, fg_scan_info* info) {
   maps_t* cur = cached == &maps_buf[0] ? &maps_buf[1] : &maps_buf[0];
-  size_t i, marked_bytes = 0, unknown = 0;
+  size_t i, marked_bytes = 0, unknown = 0, pages_before;
   int rc;
   info->reused = 0;
   info->marked = 0;
@@ -348,6 +348,13 @@ int fg_scan_dontfork(fg_ranges* restore, fg_ranges* exact, fg_ranges* lend, fg_s
     owner = getpid();
   }
   maps_clear(cur);
+  /* The scan's own buffers may grow after the maps are read, and a new one can land in a hole of a
+   * run: they get room for as much as last time first, and if the size moved during the scan all
+   * the same, the restore goes mapping by mapping (see below). */
+  rc = grow((void**)&cur->text, &cur->text_cap, cached->text_len + cached->text_len / 8, 1);
+  if (rc == 0) rc = grow((void**)&cur->m, &cur->cap, cached->count + cached->count / 8, sizeof(mapping));
+  if (rc) return rc;
+  pages_before = vm_pages();
   rc = read_all("/proc/self/maps", &cur->text, &cur->text_cap, &cur->text_len);
   if (rc == 0) rc = parse_maps(cur, &unknown);
   if (rc) {
@@ -397,8 +404,9 @@ int fg_scan_dontfork(fg_ranges* restore, fg_ranges* exact, fg_ranges* lend, fg_s
   maps_clear(cached);
   cached = cur;
   if (rc) maps_clear(cached);
-  /* Last, after this function's own allocations, which move the size too. */
+  /* Last, after this function's own allocations; 0 (restore mapping by mapping) if they moved it. */
   info->vm_pages = vm_pages();
+  if (info->vm_pages != pages_before) info->vm_pages = 0;
   return rc;
 }
 

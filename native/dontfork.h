@@ -47,7 +47,8 @@ typedef struct {
 typedef struct {
   size_t marked;   /* mappings marked do-not-copy, as far as fork() knows */
   int reused;      /* 1: the flags came from an earlier smaps scan, not from reading smaps now */
-  size_t vm_pages; /* the virtual size once the runs were made (fg_restore_marks); 0: unknown */
+  size_t vm_pages; /* the virtual size once the runs were made (fg_restore_marks); 0: it moved during
+                    * the scan (its own buffers grew), or is unknown: restore mapping by mapping */
 } fg_scan_info;
 
 /* Fills `lend` (the runs to MADV_DOFORK before the fork), `restore` (the runs to MADV_DONTFORK
