@@ -170,6 +170,12 @@ Napi::Value Fork(const Napi::CallbackInfo& info) {
   return fg_binding_fork(info.Env(), dns, SystemFork);
 }
 
+// releaseThreadpool(): lets go now of the threads the last fork() holds parked (threadpool.h).
+Napi::Value ReleaseThreadpool(const Napi::CallbackInfo& info) {
+  fg_quiesce_release_held();
+  return info.Env().Undefined();
+}
+
 // prepareFork(): learns how libuv marks completed DNS work (dns-probe.h). Idempotent.
 Napi::Value PrepareFork(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_uv_layout_known() && fg_dns_learn(LoopOf(info.Env())));
@@ -251,6 +257,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("fork", Napi::Function::New(env, Fork));
   exports.Set("prepareFork", Napi::Function::New(env, PrepareFork));
+  exports.Set("releaseThreadpool", Napi::Function::New(env, ReleaseThreadpool));
   exports.Set("watchChild", Napi::Function::New(env, WatchChild));
   exports.Set("supported", Napi::Boolean::New(env, true));
 #ifdef FG_TEST_BUILD
@@ -278,6 +285,7 @@ Napi::Value fg_binding_fork(Napi::Env env, unsigned dnsInFlight, FgForkCall call
                                    {"lostReqs", double(t.lostReqs)},
                                    {"condvars", double(t.condvars)}});
   out.Set("quiesced", Napi::Boolean::New(env, t.quiesced));
+  out.Set("quiesceReused", Napi::Boolean::New(env, t.quiesceReused));
   out.Set("scanReused", Napi::Boolean::New(env, t.scanReused));
   out.Set("restoreOneByOne", Napi::Boolean::New(env, t.restoreOneByOne));
   return out;

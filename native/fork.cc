@@ -32,8 +32,10 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   // allocating (its malloc arena) after that could map memory into a hole of a run that the
   // restore below marks do-not-copy (dontfork.h).
   uint64_t tq0 = fg_now_ns();
-  FgQuiesce* q = fg_quiesce_threadpool(loop, FG_QUIESCE_TIMEOUT_MS);
+  bool reused = false;
+  FgQuiesce* q = fg_quiesce_threadpool(loop, FG_QUIESCE_TIMEOUT_MS, &reused);
   t->quiesced = fg_quiesce_missing(q) == 0;
+  t->quiesceReused = reused;
   uint64_t t0 = fg_now_ns();
   t->quiesceNs = t0 - tq0;
   int rc = fg_scan_dontfork(&ranges, &exact, &lend, &scan);
@@ -83,6 +85,7 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
       _exit(70);
     }
     fg_uv_forget_registrations(loop);
+    fg_quiesce_forget_in_child();
     fg_async_resend(loop, pendingAsync);
     fg_hook_set_stuck_reqs(lost);
     t->lostReqs = lost;
@@ -97,7 +100,7 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   fg_restore_marks(&ranges, &exact, &scan, &oneByOne);
   t->restoreOneByOne = oneByOne != 0;
   t->restoreNs = fg_now_ns() - t2;
-  fg_quiesce_release(q);
+  fg_quiesce_hold(loop, q);
   if (pid < 0) *err = forkErrno;
   return pid;
 }

@@ -18,6 +18,7 @@ struct FgForkTimes {
   int adviseFailures = 0;
   int condvars = 0;  // condvars other threads slept on, re-initialised in the child
   bool quiesced = false;
+  bool quiesceReused = false;  // the threads were still parked from the last fork (threadpool.h)
   bool scanReused = false;  // the last smaps scan stood (dontfork.h)
   bool restoreOneByOne = false;  // the process's size moved during the fork (dontfork.h)
 };

@@ -8,6 +8,7 @@
 
 #include "binding.h"
 #include "dns-probe.h"
+#include "threadpool.h"
 #include "loop-hook.h"
 #include "uv-private.h"
 
@@ -57,6 +58,7 @@ Napi::Value LoopInfo(const Napi::CallbackInfo& info) {
   out.Set("stuckReqs", Napi::Number::New(env, fg_hook_stuck_reqs()));
   out.Set("watchExit", Napi::Boolean::New(env, fg_hook_watching_exit()));
   out.Set("probePending", Napi::Boolean::New(env, fg_dns_probe_pending()));
+  out.Set("threadpoolHeld", Napi::Boolean::New(env, fg_quiesce_holding()));
   return out;
 }
 

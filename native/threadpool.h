@@ -3,8 +3,18 @@
 // never resets, so with two getaddrinfo calls running at fork time every dns lookup in the child
 // waits forever. So before forking, one blocking task is queued per threadpool thread and fork()
 // waits until all of them run: then no libuv work is executing, no worker holds a libuv lock, and
-// the child's threadpool starts clean. The parent releases them right after the fork; in the child
-// they never existed on any thread.
+// the child's threadpool starts clean. In the child they never existed on any thread.
+//
+// The parent does not let them go inside fork(): it keeps them parked for as long as its loop has no
+// request but theirs, that is until it queues threadpool work (every such request is counted by the
+// loop: fs, dns, crypto, zlib, addons' work) or some other request is in flight. Checked each time the
+// loop is about to poll. Measured on the 2-core CI machine:
+//   - woken inside fork(), four threads preempted the forking thread in about one fork in five, for
+//     1.5-2.7 ms of fork();
+//   - parking them again took 0.3 ms at a 20 MB heap and 1.5-28 ms at 1 GB: each wake-up after a fork
+//     is slow in a large process.
+// A fork() that follows before the loop needs them (a pre-fork master forking its workers) finds them
+// still parked. Held threads leave on their own after FG_QUIESCE_HOLD_MS.
 #ifndef PG_FORKGUARD_THREADPOOL_H
 #define PG_FORKGUARD_THREADPOOL_H
 
@@ -14,15 +24,29 @@
 // How long fork() waits for every thread to take its parking task before it forks anyway (and
 // warns: that work's libuv state is undefined in the child). Handed to JS through init().
 #define FG_QUIESCE_TIMEOUT_MS 5000
+// How long held threads wait before they leave on their own. Node's exit joins the threadpool's
+// threads: fork() lets them go at 'exit' and when a worker thread starts (its loop shares the
+// threadpool but not our loop's count), so only an exit that skips 'exit' (process.reallyExit) waits.
+#define FG_QUIESCE_HOLD_MS 1000
 
 struct FgQuiesce;
 
-// Parks one task on every threadpool thread, waiting at most timeoutMs.
-FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs);
+// Parks one task on every threadpool thread, waiting at most timeoutMs; or takes back the threads a
+// previous fork holds (*reused set), if all of them are still parked.
+FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reused);
 // How many tasks were queued (the pool's size), and how many found no thread in time.
 unsigned fg_quiesce_queued(const FgQuiesce* q);
 unsigned fg_quiesce_missing(const FgQuiesce* q);
-// In the parent after the fork (or when it fails): lets the parked threads go.
+// In the parent after the fork: keeps the threads parked while the loop has no other request (a
+// prepare handle checks), FG_QUIESCE_HOLD_MS at most.
+void fg_quiesce_hold(uv_loop_t* loop, FgQuiesce* q);
+// Lets the parked threads go now: when fork() fails before forking, at 'exit', for a worker thread.
 void fg_quiesce_release(FgQuiesce* q);
+void fg_quiesce_release_held();
+// In the child: the held threads were the parent's. Forgets them without touching their mutex or
+// condvars (their sleepers did not cross the fork, see condvars.h).
+void fg_quiesce_forget_in_child();
+// Whether a fork() holds the threads now (for the test build's loopInfo()).
+bool fg_quiesce_holding();
 
 #endif

@@ -48,6 +48,9 @@ export interface ExitStatus {
 let liveWorkers = 0;
 process.on('worker', (worker: Worker) => {
   liveWorkers++;
+  // Its loop shares the threadpool that the last fork() may still hold parked, and ours does not
+  // count its requests (native/threadpool.h).
+  if (mayHoldThreadpool) native.releaseThreadpool();
   worker.once('exit', () => {
     liveWorkers--;
   });
@@ -324,6 +327,7 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
           : 'the system call failed';
     throw new ForkFailedError(result.errno, what);
   }
+  releaseThreadpoolAtExit();
   watch(result.pid);
   publish(channels.fork, () => ({
     role: 'parent',
@@ -333,6 +337,7 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
     generation: forkGeneration(),
     timings: {
       quiesceMs: result.quiesceNs / 1e6,
+      quiesceReused: result.quiesceReused,
       scanMs: result.scanNs / 1e6,
       forkMs: result.forkNs / 1e6,
       syscallMs: result.syscallNs / 1e6,
@@ -346,6 +351,15 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
   }));
   for (const h of [...hooks]) callHook(h, 'parent', result.pid);
   return result.pid;
+}
+
+// The parent keeps the threadpool parked while its loop needs no thread (native/threadpool.h). Node's
+// exit joins those threads: a process that exits while they are parked lets them go first.
+let mayHoldThreadpool = false;
+function releaseThreadpoolAtExit(): void {
+  if (mayHoldThreadpool) return;
+  mayHoldThreadpool = true;
+  process.prependListener('exit', () => native.releaseThreadpool());
 }
 
 // DNS lookups in flight: those still queued in libuv's threadpool never complete in the child.

@@ -16,6 +16,8 @@ export interface ForkResult {
   adviseFailures: number;
   quiesceNs: number;
   quiesced: boolean;
+  /** The threadpool was still parked from the last fork(): the loop had not run since (native/threadpool.h). */
+  quiesceReused: boolean;
   /** The flags came from the last /proc/self/smaps scan, not from reading smaps now (native/dontfork.h). */
   scanReused: boolean;
   /** Memory was mapped or unmapped during the fork: the marks went back mapping by mapping. */
@@ -67,6 +69,8 @@ export interface Binding {
   exitNow(code: number): never;
   fork(dnsInFlight: number): ForkResult;
   prepareFork(): boolean;
+  /** Lets go of the threadpool threads the last fork() keeps parked until the loop runs. */
+  releaseThreadpool(): void;
   watchChild(pid: number, done: (code: number | null, signal: number | null) => void): ChildWatch;
 }
 

@@ -9,7 +9,7 @@ interface TestBinding extends Binding {
   rawFork(dnsInFlight: number): ForkResult;
   setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   setRegistryLimit(limit: number): void;
-  loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean; probePending: boolean };
+  loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean; probePending: boolean; threadpoolHeld: boolean };
 }
 
 /** Where the test build is, for PG_FORKGUARD_ADDON. */
