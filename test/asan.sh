@@ -15,4 +15,4 @@ npm run build:ts --silent
 export LD_PRELOAD="$libasan"
 export PG_FORKGUARD_SANITIZE=address # test/condvars.test.ts builds its C program with ASan too
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1"
-npx vitest run --config test/vitest.config.mts test/neutralise.test.ts test/fd-registry.test.ts test/lifecycle.test.ts test/survival.test.ts test/guard.test.ts test/guard-api.test.ts test/unseen-fork.test.ts test/process-tree.test.ts test/server-restart.test.ts test/diagnostics.test.ts test/reset-list.test.ts test/pool-registry.test.ts test/pg-native.test.ts test/condvars.test.ts test/dontfork.test.ts test/random.test.ts test/at-most-once.test.ts
+npx vitest run --config test/vitest.config.mts test/neutralise.test.ts test/fd-registry.test.ts test/lifecycle.test.ts test/survival.test.ts test/guard.test.ts test/guard-api.test.ts test/unseen-fork.test.ts test/process-tree.test.ts test/server-restart.test.ts test/diagnostics.test.ts test/reset-list.test.ts test/pool-registry.test.ts test/pg-native.test.ts test/condvars.test.ts test/dontfork.test.ts test/random.test.ts test/at-most-once.test.ts test/threadpool-hold.test.ts
