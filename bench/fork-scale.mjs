@@ -46,6 +46,7 @@ emit({
   restoreMs: m('restoreMs'),
   forkPartMs: m('forkMs'),
   unaccountedMs: median(later.map((p, k) => wall[k + 1] - p.quiesceMs - p.scanMs - p.forkMs - p.restoreMs)),
+  quiesceReused: later.filter((p) => p.quiesceReused).length,
   scanReused: later.filter((p) => p.scanReused).length,
   restoreOneByOne: later.filter((p) => p.restoreOneByOne).length,
   ranges: parts[0].ranges,
