@@ -109,7 +109,7 @@ FgQuiesce* TakeHeld() {
 
 FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reused) {
   *reused = false;
-  if (held) {
+  if (held && loop == heldLoop) {
     FgQuiesce* q = TakeHeld();
     if (q) {
       *reused = true;
@@ -149,6 +149,12 @@ unsigned fg_quiesce_missing(const FgQuiesce* q) {
 }
 
 void fg_quiesce_hold(uv_loop_t* loop, FgQuiesce* q) {
+  // Only the main thread's loop holds them: a worker thread (a fork with { unsafe: true }) could not
+  // be reached by the 'exit' or worker releases, and two loops must not share one releaser.
+  if (loop != uv_default_loop() || (releaserReady && releaser.loop != loop)) {
+    fg_quiesce_release(q);
+    return;
+  }
   uv_mutex_lock(&q->mu);
   q->inFork = false;
   q->deadline = fg_now_ns() + FG_QUIESCE_HOLD_MS * 1000000ull;

@@ -14,7 +14,8 @@
 //   - parking them again took 0.3 ms at a 20 MB heap and 1.5-28 ms at 1 GB: each wake-up after a fork
 //     is slow in a large process.
 // A fork() that follows before the loop needs them (a pre-fork master forking its workers) finds them
-// still parked. Held threads leave on their own after FG_QUIESCE_HOLD_MS.
+// still parked. Only the main thread's loop holds them; a fork from a worker thread, or with worker
+// threads alive, lets them go at once as before. Held threads leave on their own after FG_QUIESCE_HOLD_MS.
 #ifndef PG_FORKGUARD_THREADPOOL_H
 #define PG_FORKGUARD_THREADPOOL_H
 

@@ -333,6 +333,8 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
     throw new ForkFailedError(result.errno, what);
   }
   releaseThreadpoolAtExit();
+  // Worker threads' loops share the threadpool, and ours does not count their requests.
+  if (liveWorkers > 0) native.releaseThreadpool();
   watch(result.pid);
   publish(channels.fork, () => ({
     role: 'parent',

@@ -31,6 +31,12 @@ describe('the threadpool parked across forks', () => {
     expect(run.results['really-exit']).toEqual({ heldAfterFork: true });
   });
 
+  it('with a worker thread alive (fork({ unsafe: true })) they are let go at once: its loop shares them', async () => {
+    const run = await runFixture('threadpool-hold.mjs', { args: ['live-worker'], timeoutMs: 30_000 });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.results['live-worker']).toEqual({ heldAfterFork: false });
+  });
+
   it('parked threads do not keep the loop alive', async () => {
     const run = await runFixture('threadpool-hold.mjs', { args: ['drain'], timeoutMs: 30_000 });
     expect(run.code, run.stderr).toBe(0);
