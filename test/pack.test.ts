@@ -45,7 +45,7 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     // The shipped addon exports the API and nothing test-only.
     expect(r.exports).toEqual(
       ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'getpid', 'init', 'install', 'isInstalled', 'isTracked', 'prepareFork',
-        'setLoopPidCheck', 'severFd', 'startHook', 'supported', 'trackFd', 'untrackFd', 'watchChild', 'watchExit'].sort(),
+        'releaseThreadpool', 'setLoopPidCheck', 'severFd', 'startHook', 'supported', 'trackFd', 'untrackFd', 'watchChild', 'watchExit'].sort(),
     );
 
     const esm = execFileSync(
