@@ -85,7 +85,6 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
       _exit(70);
     }
     fg_uv_forget_registrations(loop);
-    fg_quiesce_forget_in_child();
     fg_async_resend(loop, pendingAsync);
     fg_hook_set_stuck_reqs(lost);
     t->lostReqs = lost;
@@ -100,7 +99,11 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   fg_restore_marks(&ranges, &exact, &scan, &oneByOne);
   t->restoreOneByOne = oneByOne != 0;
   t->restoreNs = fg_now_ns() - t2;
-  fg_quiesce_hold(loop, q);
-  if (pid < 0) *err = forkErrno;
+  if (pid < 0) {
+    fg_quiesce_release(q);  // no child: nothing to hold them for
+    *err = forkErrno;
+  } else {
+    fg_quiesce_hold(loop, q);
+  }
   return pid;
 }

@@ -151,7 +151,7 @@ unsigned fg_quiesce_missing(const FgQuiesce* q) {
 void fg_quiesce_hold(uv_loop_t* loop, FgQuiesce* q) {
   // Only the main thread's loop holds them: a worker thread (a fork with { unsafe: true }) could not
   // be reached by the 'exit' or worker releases, and two loops must not share one releaser.
-  if (loop != uv_default_loop() || (releaserReady && releaser.loop != loop)) {
+  if (loop != uv_default_loop()) {
     fg_quiesce_release(q);
     return;
   }
@@ -184,11 +184,6 @@ void fg_quiesce_release_held() {
   FgQuiesce* q = held;
   Unhold(q);
   fg_quiesce_release(q);
-}
-
-void fg_quiesce_forget_in_child() {
-  held = nullptr;
-  if (releaserReady) uv_prepare_stop(&releaser);
 }
 
 bool fg_quiesce_holding() { return held != nullptr; }

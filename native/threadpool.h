@@ -39,14 +39,12 @@ FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reus
 unsigned fg_quiesce_queued(const FgQuiesce* q);
 unsigned fg_quiesce_missing(const FgQuiesce* q);
 // In the parent after the fork: keeps the threads parked while the loop has no other request (a
-// prepare handle checks), FG_QUIESCE_HOLD_MS at most.
+// prepare handle checks), FG_QUIESCE_HOLD_MS at most. A child never holds any: fork() takes held
+// threads back before it forks.
 void fg_quiesce_hold(uv_loop_t* loop, FgQuiesce* q);
-// Lets the parked threads go now: when fork() fails before forking, at 'exit', for a worker thread.
+// Lets the parked threads go now: when fork() fails, at 'exit', for a worker thread.
 void fg_quiesce_release(FgQuiesce* q);
 void fg_quiesce_release_held();
-// In the child: the held threads were the parent's. Forgets them without touching their mutex or
-// condvars (their sleepers did not cross the fork, see condvars.h).
-void fg_quiesce_forget_in_child();
 // Whether a fork() holds the threads now (for the test build's loopInfo()).
 bool fg_quiesce_holding();
 

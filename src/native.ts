@@ -16,7 +16,7 @@ export interface ForkResult {
   adviseFailures: number;
   quiesceNs: number;
   quiesced: boolean;
-  /** The threadpool was still parked from the last fork(): the loop had not run since (native/threadpool.h). */
+  /** The threadpool was still parked from the last fork(): the loop had no request for it since (native/threadpool.h). */
   quiesceReused: boolean;
   /** The flags came from the last /proc/self/smaps scan, not from reading smaps now (native/dontfork.h). */
   scanReused: boolean;
