@@ -18,7 +18,7 @@ const run = (nodeArgs, script, args) => {
   return JSON.parse(lines[lines.length - 1]);
 };
 
-/** bench/first-touch.c: what a page costs a forked child the first time, on this machine. */
+/** bench/first-touch.c: what a page costs a forked child, and its parent, the first time, on this machine. */
 function firstTouch() {
   const dir = mkdtempSync(join(tmpdir(), 'fg-first-touch-'));
   try {
@@ -55,7 +55,11 @@ console.log(`req/s, warm: prefork ${f(p.reqPerSec, 0)}, cluster ${f(c.reqPerSec,
 console.log(`req/s side by side, ${tp.pairs} turns: prefork ${f(tp.preforkReqPerSec, 0)}, cluster ${f(tp.clusterReqPerSec, 0)}, cluster --single-threaded ${f(tp.clusterSingleReqPerSec, 0)} (median ratio ${f(tp.ratio, 2)})`);
 console.log(`req/s, cold (the workers' first load): prefork ${f(p.coldReqPerSec, 0)}, cluster ${f(c.coldReqPerSec, 0)}, cluster --single-threaded ${f(cs.coldReqPerSec, 0)}`);
 const t = results.firstTouch;
-console.log(`first touch of a page: forked child read ${f(t.forkedChildFirstReadUs, 2)} µs, write ${f(t.forkedChildFirstWriteUs, 2)} µs; fresh process write ${f(t.freshProcessWriteUs, 2)} µs`);
+console.log(
+  `first touch of a page: forked child read ${f(t.forkedChildFirstReadUs, 2)} µs, write ${f(t.forkedChildFirstWriteUs, 2)} µs; ` +
+    `parent write after a fork ${f(t.parentWriteAfterForkUs, 2)} µs; parent and child writing at once ` +
+    `${f(t.concurrentParentWriteUs, 2)} / ${f(t.concurrentChildWriteUs, 2)} µs; fresh process write ${f(t.freshProcessWriteUs, 2)} µs`,
+);
 
 writeFileSync(join(here, '..', 'docs', 'prefork.json'), `${JSON.stringify(results, null, 2)}\n`);
 const green = '#3a9d5d';
