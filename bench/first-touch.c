@@ -47,7 +47,7 @@ static int put(int fd, const void* b, size_t n) { return write(fd, b, n) == (ssi
 static int get(int fd, void* b, size_t n) { return read(fd, b, n) == (ssize_t)n ? 0 : -1; }
 
 int main(void) {
-  size_t page = (size_t)sysconf(_SC_PAGESIZE), i;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
   double fresh_write, again, parent_after, parent_both, child[3] = {0, 0, 0};
   int to_child[2], to_parent[2];
   char go = 1;
@@ -55,7 +55,6 @@ int main(void) {
   if (p == MAP_FAILED || pipe(to_child) != 0 || pipe(to_parent) != 0) return 1;
   fresh_write = touch(p, page, 0, PAGES, 1); /* a fresh process making its pages */
   again = touch(p, page, 0, PAGES, 0);
-  for (i = 0; i < PAGES; i++) p[i * page] = 1;
   pid_t pid = fork();
   if (pid == 0) {
     if (get(to_child[0], &go, 1)) _exit(1); /* the parent's writes first, alone */
