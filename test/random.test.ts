@@ -4,10 +4,10 @@ import { runFixture } from './helpers.js';
 async function draws(mode: 'fork' | 'raw') {
   const run = await runFixture('random.mjs', { args: [mode] });
   expect(run.code, run.stderr).toBe(0);
-  const { parent, child } = run.results;
+  const { parent, child, child2 } = run.results;
   expect(child, `the child reported nothing; stderr:\n${run.stderr}`).toBeDefined();
   expect(parent.child.status).toEqual({ code: 0, signal: null });
-  return { parent, child };
+  return { parent, child, child2 };
 }
 
 describe("a fork child does not repeat the parent's random values", () => {
@@ -18,9 +18,12 @@ describe("a fork child does not repeat the parent's random values", () => {
     expect(child.bytes).not.toBe(parent.bytes); // OpenSSL reseeds in a new pid by itself
   });
 
-  it('after fork() every UUID differs; Math.random() still repeats (documented caveat)', async () => {
-    const { parent, child } = await draws('fork');
+  it('after fork() every UUID differs, between the parent and each of two children; Math.random() still repeats (documented caveat)', async () => {
+    const { parent, child, child2 } = await draws('fork');
+    expect(child2, 'the second child reported nothing').toBeDefined();
+    expect(parent.child2.status).toEqual({ code: 0, signal: null });
     for (const u of child.uuids) expect(parent.uuids).not.toContain(u);
+    for (const u of child2.uuids) expect([...parent.uuids, ...child.uuids]).not.toContain(u);
     expect(child.bytes).not.toBe(parent.bytes);
     expect(child.math).toEqual(parent.math); // V8's xorshift state has no reseed API
   });
