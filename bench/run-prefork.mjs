@@ -58,7 +58,8 @@ const t = results.firstTouch;
 console.log(
   `first touch of a page: forked child read ${f(t.forkedChildFirstReadUs, 2)} µs, write ${f(t.forkedChildFirstWriteUs, 2)} µs; ` +
     `parent write after a fork ${f(t.parentWriteAfterForkUs, 2)} µs; parent and child writing at once ` +
-    `${f(t.concurrentParentWriteUs, 2)} / ${f(t.concurrentChildWriteUs, 2)} µs; fresh process write ${f(t.freshProcessWriteUs, 2)} µs`,
+    `${f(t.concurrentParentWriteUs, 2)} / ${f(t.concurrentChildWriteUs, 2)} µs; fresh process write ${f(t.freshProcessWriteUs, 2)} µs; ` +
+    `made by one MADV_POPULATE_WRITE call: fresh ${f(t.freshProcessPopulateUs, 2)} µs, child's copy ${f(t.forkedChildPopulateUs, 2)} µs`,
 );
 
 writeFileSync(join(here, '..', 'docs', 'prefork.json'), `${JSON.stringify(results, null, 2)}\n`);
