@@ -11,11 +11,13 @@
 //     server, CPU time per request much less;
 //   - a rolling reload under the same load: failed requests and p99 during it;
 //   - requests/s once more, the three servers up side by side and loaded in turn (`pairs` turns,
-//     default 7): the comparison least moved by this machine's drift.
+//     default 7): the comparison least moved by this machine's drift;
+//   - the time until every worker runs the app once more, alone: prefork and cluster started in
+//     turn, `startPairs` times (default 9). The ratio compared is the median of each pair's own.
 // prefork's workers run --single-threaded (fork() needs it); cluster's do not (its default), and
 // once more with it, to tell what the flag costs apart from how the workers are made. The three
 // run in turn, `rounds` times (default 3), and the ratios are of medians.
-//   node bench/prefork.mjs <url> [workers] [stateMB] [rounds] [pairs]
+//   node bench/prefork.mjs <url> [workers] [stateMB] [rounds] [pairs] [startPairs]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +25,7 @@ import autocannon from 'autocannon';
 import { freePort } from '../test/harness/postgres.mjs';
 import { emit } from './lib.mjs';
 
-const [url, workersArg = '4', stateArg = '150', roundsArg = '3', pairsArg = '7'] = process.argv.slice(2);
+const [url, workersArg = '4', stateArg = '150', roundsArg = '3', pairsArg = '7', startPairsArg = '9'] = process.argv.slice(2);
 const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -183,6 +185,46 @@ async function sideBySide(pairs) {
 }
 const throughput = await sideBySide(Number(pairsArg));
 
+/** Until kill(pid, 0) says no such process, for each pid (10 s at most). */
+async function gone(pids) {
+  const deadline = Date.now() + 10_000;
+  for (const pid of pids) {
+    for (;;) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      if (Date.now() > deadline) return;
+      await sleep(20);
+    }
+  }
+}
+
+/**
+ * The time until every worker runs the app, alone: prefork and cluster started in turn, `pairs`
+ * times, each stopped, and every one of its processes gone, before the next starts. A start moves
+ * by a third from one to the next here (fork(2) of the same master, the same way, took 12 to 63 ms
+ * in one evening's runs), more than three rounds' median settles; the ratio is the median of each
+ * pair's own, as side by side.
+ */
+async function startAlone(pairs) {
+  const p = [];
+  const c = [];
+  for (let i = 0; i < pairs; i++) {
+    for (const [mode, out] of [['prefork', p], ['cluster', c]]) {
+      const s = await start(mode);
+      const ready = await s.next('ready');
+      out.push(ready.ready);
+      s.proc.kill('SIGTERM');
+      await new Promise((r) => (s.proc.exitCode !== null || s.proc.signalCode !== null ? r() : s.proc.once('exit', r)));
+      await gone([ready.master, ...ready.workers]);
+    }
+  }
+  return { pairs, prefork: p, cluster: c, preforkMs: median(p), clusterMs: median(c), ratio: median(p.map((x, i) => c[i] / x)) };
+}
+const startTimes = await startAlone(Number(startPairsArg));
+
 const prefork = summary(runs.prefork);
 const cluster = summary(runs.cluster);
 const clusterSingle = summary(runs.clusterSingle);
@@ -194,8 +236,10 @@ emit({
   cluster,
   clusterSingle,
   throughput,
+  start: startTimes,
   ratios: {
-    startFaster: cluster.workersReadyMs / prefork.workersReadyMs,
+    startFaster: startTimes.ratio,
+    startFasterRounds: cluster.workersReadyMs / prefork.workersReadyMs,
     pss: prefork.totalPssMB / cluster.totalPssMB,
     reqPerSec: prefork.reqPerSec / cluster.reqPerSec,
     sideBySideReqPerSec: throughput.ratio,
