@@ -1,7 +1,7 @@
 // `npm run bench:prefork`: the pre-fork server against node:cluster (bench/prefork.mjs) and fork()
 // at 20 MB, 200 MB and 1 GB heaps (bench/fork-scale.mjs), on a throwaway Postgres (or
 // DATABASE_URL). Rewrites docs/prefork.json and docs/prefork.svg; docs/benchmarks.md reads them.
-// About 14 minutes; `-- --quick` for a smoke run (1 round, fewer forks: do not publish).
+// About 17 minutes; `-- --quick` for a smoke run (1 round, fewer forks and starts: do not publish).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
