@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runFixture } from './helpers.js';
 
-async function draws(mode: 'fork' | 'raw') {
+async function draws(mode: 'fork' | 'raw' | 'raw-seen') {
   const run = await runFixture('random.mjs', { args: [mode] });
   expect(run.code, run.stderr).toBe(0);
   const { parent, child, child2 } = run.results;
@@ -26,5 +26,10 @@ describe("a fork child does not repeat the parent's random values", () => {
     for (const u of child2.uuids) expect([...parent.uuids, ...child.uuids]).not.toContain(u);
     expect(child.bytes).not.toBe(parent.bytes);
     expect(child.math).toEqual(parent.math); // V8's xorshift state has no reseed API
+  });
+
+  it('after a fork by other code that the canary saw, the child refreshes the cache itself before its loop polls', async () => {
+    const { parent, child } = await draws('raw-seen');
+    for (const u of child.uuids) expect(parent.uuids).not.toContain(u);
   });
 });
