@@ -69,7 +69,7 @@ int main(void) {
   if (p == MAP_FAILED || q == MAP_FAILED || pipe(to_child) != 0 || pipe(to_parent) != 0) return 1;
   fresh_write = touch(p, page, 0, PAGES, 1); /* a fresh process making its pages */
   again = touch(p, page, 0, PAGES, 0);
-  /* After `again`, which read after it measured 7 us a page here instead of 0.03. */
+  /* After `again`: run before it, this step made that read cost 7 us a page here instead of 0.03. */
   fresh_populate = populate(q, page, 0, PAGES);
   munmap(q, PAGES * page);
   pid_t pid = fork();
