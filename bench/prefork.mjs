@@ -66,7 +66,13 @@ async function start(mode, env = {}) {
       await sleep(20);
     }
   };
-  return { proc, next };
+  const exited = new Promise((r) => proc.once('exit', r));
+  /** SIGTERM (a graceful stop for both servers), then until the process has exited. */
+  const stop = () => {
+    proc.kill('SIGTERM');
+    return exited;
+  };
+  return { proc, next, stop };
 }
 
 const cannon = (port, seconds, overallRate) =>
@@ -103,8 +109,7 @@ async function run(mode, env) {
   s.proc.kill('SIGHUP');
   const reload = await reloading;
   const reloaded = await s.next('reloaded').catch(() => null);
-  s.proc.kill('SIGTERM');
-  await new Promise((r) => s.proc.once('exit', r));
+  await s.stop();
   return {
     mode,
     workersReadyMs: ready.ready,
@@ -169,8 +174,7 @@ async function sideBySide(pairs) {
   }
   for (const v of servers) await cannon(v.ready.port, 10);
   for (let i = 0; i < pairs; i++) for (const v of servers) v.rps.push((await cannon(v.ready.port, 10)).requests.average);
-  for (const v of servers) v.s.proc.kill('SIGTERM');
-  await Promise.all(servers.map((v) => new Promise((r) => (v.s.proc.exitCode !== null ? r() : v.s.proc.once('exit', r)))));
+  await Promise.all(servers.map((v) => v.s.stop()));
   const [p, c, cs] = servers.map((v) => v.rps);
   return {
     pairs,
@@ -185,20 +189,18 @@ async function sideBySide(pairs) {
 }
 const throughput = await sideBySide(Number(pairsArg));
 
-/** Until kill(pid, 0) says no such process, for each pid (10 s at most). */
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+/** Until none of `pids` is left (10 s at most): a stopped master's workers may outlive it briefly. */
 async function gone(pids) {
   const deadline = Date.now() + 10_000;
-  for (const pid of pids) {
-    for (;;) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        break;
-      }
-      if (Date.now() > deadline) return;
-      await sleep(20);
-    }
-  }
+  while (Date.now() < deadline && pids.some(alive)) await sleep(20);
 }
 
 /**
@@ -216,8 +218,7 @@ async function startAlone(pairs) {
       const s = await start(mode);
       const ready = await s.next('ready');
       out.push(ready.ready);
-      s.proc.kill('SIGTERM');
-      await new Promise((r) => (s.proc.exitCode !== null || s.proc.signalCode !== null ? r() : s.proc.once('exit', r)));
+      await s.stop();
       await gone([ready.master, ...ready.workers]);
     }
   }
