@@ -10,6 +10,7 @@
     "fg_sources": [
       "native/core.c",
       "native/dontfork.c",
+      "native/heap-placement.c",
       "native/condvars.c",
       "native/loop-hook.cc",
       "native/async-resend.cc",

@@ -18,6 +18,7 @@
 
 extern "C" {
 #include "core.h"
+#include "heap-placement.h"
 }
 
 namespace {
@@ -170,6 +171,12 @@ Napi::Value Fork(const Napi::CallbackInfo& info) {
   return fg_binding_fork(info.Env(), dns, SystemFork);
 }
 
+// placeHeapTogether(): bytes reserved so that V8's next heap pages land together, or -errno
+// (heap-placement.h).
+Napi::Value PlaceHeapTogether(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(fg_place_heap_together()));
+}
+
 // releaseThreadpool(): lets go now of the threads the last fork() holds parked (threadpool.h).
 Napi::Value ReleaseThreadpool(const Napi::CallbackInfo& info) {
   fg_quiesce_release_held();
@@ -257,6 +264,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("fork", Napi::Function::New(env, Fork));
   exports.Set("prepareFork", Napi::Function::New(env, PrepareFork));
+  exports.Set("placeHeapTogether", Napi::Function::New(env, PlaceHeapTogether));
   exports.Set("releaseThreadpool", Napi::Function::New(env, ReleaseThreadpool));
   exports.Set("watchChild", Napi::Function::New(env, WatchChild));
   exports.Set("supported", Napi::Boolean::New(env, true));

@@ -69,6 +69,8 @@ export interface Binding {
   exitNow(code: number): never;
   fork(dnsInFlight: number): ForkResult;
   prepareFork(): boolean;
+  /** Reserves where V8's heap hints fall, so its next pages land together (native/heap-placement.h): bytes reserved, or -errno. */
+  placeHeapTogether(): number;
   /** Lets go of the threadpool threads the last fork() keeps parked until the loop runs. */
   releaseThreadpool(): void;
   watchChild(pid: number, done: (code: number | null, signal: number | null) => void): ChildWatch;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isMainThread } from 'node:worker_threads';
 import { ForkGuardError, ForkUnsupportedError } from './errors.js';
+import { placeHeap } from './heap-placement.js';
 import { native, type NativeFacts } from './native.js';
 
 // The native state page (native/core.h): plain memory that the atfork child handler writes, read
@@ -17,6 +18,10 @@ const state = facts?.state ? new Uint32Array(facts.state) : undefined;
 const canary = facts?.canary && facts.canarySupported ? new Uint32Array(facts.canary) : new Uint32Array(TOKEN + 1).fill(1);
 
 export const canarySupported = facts?.canarySupported === true;
+
+// In a process that will fork, V8's heap pages from here on land together (heap-placement.ts). As
+// early as the package can: what the app builds after the import forks cheaper.
+placeHeap();
 
 /** How many forks separate this process from the one that loaded the package (0 there, 1 in a
  * child, 2 in a grandchild). Read from memory the child handler writes: no system call. */

@@ -37,6 +37,8 @@ export function runFixture(
     nodeArgs?: string[];
     /** Raise RLIMIT_NOFILE for the fixture (through bash's ulimit). */
     ulimit?: number;
+    /** Limit the fixture's address space, RLIMIT_AS, in KiB (bash's ulimit -v). */
+    addressSpaceKb?: number;
   } = {},
 ): Promise<FixtureRun> {
   const dir = mkdtempSync(join(tmpdir(), 'fg-fixture-'));
@@ -44,9 +46,8 @@ export function runFixture(
   const nodeArgs = opts.nodeArgs ?? ['--single-threaded'];
   return new Promise((resolve, reject) => {
     const argv = [process.execPath, ...nodeArgs, join(fixtureDir, file), ...(opts.args ?? [])];
-    const [cmd, ...rest] = opts.ulimit
-      ? ['bash', '-c', `ulimit -n ${opts.ulimit} && exec "$@"`, 'fixture', ...argv]
-      : argv;
+    const limits = [opts.ulimit && `ulimit -n ${opts.ulimit}`, opts.addressSpaceKb && `ulimit -v ${opts.addressSpaceKb}`].filter(Boolean);
+    const [cmd, ...rest] = limits.length ? ['bash', '-c', `${limits.join(' && ')} && exec "$@"`, 'fixture', ...argv] : argv;
     const child = spawn(cmd!, rest, {
       env: {
         ...process.env,
