@@ -3,12 +3,11 @@
  * V8 asks for each 256 KB page of its heap at a random address (a hint to mmap, anywhere below
  * 64 TB), and the kernel honours a hint whose range is free, so every page sits alone: in its own
  * mapping, with its own page table (2 MB of address space) and usually its own page middle
- * directory (1 GB). At a 150 MB heap that is ~850 mappings and 7.5 MB of page tables for 240 MB of
- * memory, and fork(2) copies every one of those tables: 40-70 ms for the first fork here, against
- * 19 ms with the same heap laid out together (0.7 MB of tables, ~100 mappings). A child then takes
- * a fault per table level for each page it touches: reading one word of each of 900 such pages cost
- * a child 22-37 ms scattered and 6-9 ms together (a paravirtualised VM that shadows page tables;
- * on bare metal the gap is smaller but fork(2) still copies 10x the tables).
+ * directory (1 GB). At a 150 MB heap that is ~950 mappings and 7.5 MB of page tables for 240 MB of
+ * memory, and fork(2) copies every one of those tables. A C program with 900 such pages: fork(2)
+ * 50 ms scattered, 13 ms together; reading one word of each page then cost the child 22-37 ms
+ * scattered and 6-9 ms together, a trap per table level (a VM that shadows page tables; on bare
+ * metal the gap is smaller, but fork(2) still copies 15x the tables).
  *
  * fg_place_heap_together() covers the free part of the range V8's hints fall in with one PROT_NONE,
  * MAP_NORESERVE reservation (no memory, no commit charge, not dumped): a hint that lands there is

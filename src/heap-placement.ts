@@ -1,8 +1,9 @@
 // Where V8's heap lands, decided once, at import. In a process that will fork, its heap pages are
 // placed together rather than each at its own random address (native/heap-placement.h): V8
 // scatters them one to a page table, and fork(2) copies every table. Measured here (150 MB of
-// state, 4 prefork() workers, 6 interleaved starts each): the first fork(2) 40-70 ms scattered and
-// 19 ms together, page tables 7.5 MB and 0.7 MB, all four workers running 311-347 ms and 223-290 ms.
+// state, 4 prefork() workers, 5 interleaved starts each): page tables 7.5 MB scattered and 1.2 MB
+// together, the first fork(2) 38-47 ms and 14-17 ms, all four workers running 274-337 ms and
+// 245-296 ms (docs/benchmarks.md).
 //
 // A process that will fork is one started with --single-threaded, which fork() and prefork() need:
 // elsewhere nothing changes. The pages V8 mapped before pg-forkguard was imported stay where they
