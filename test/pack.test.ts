@@ -44,7 +44,7 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     expect(r.binary[0]).toContain(join('node_modules', 'pg-forkguard', 'prebuilds'));
     // The shipped addon exports the API and nothing test-only.
     expect(r.exports).toEqual(
-      ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'getpid', 'init', 'install', 'isInstalled', 'isTracked', 'prepareFork',
+      ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'getpid', 'init', 'install', 'isInstalled', 'isTracked', 'placeHeapTogether', 'prepareFork',
         'releaseThreadpool', 'setLoopPidCheck', 'severFd', 'startHook', 'supported', 'trackFd', 'untrackFd', 'watchChild', 'watchExit'].sort(),
     );
 
