@@ -13,6 +13,8 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+
 /* V8's hints on 64-bit Linux: random addresses masked to 0x3FFFFFFFF000 (platform-posix.cc), so
  * below 64 TB. The first 64 GB stay open: the executable, brk's heap and anything wanting a low
  * address (code near a non-PIE binary) live there, and a hint lands there 1 time in 1 000. */
@@ -41,7 +43,6 @@ static int hex(char c) {
 }
 
 int64_t fg_place_heap_together(void) {
-#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
   /* Only where user space reaches well above the range (47 or 48 bits, 128 or 256 TB): the stack
    * sits near its top, and mmap keeps 32 TB or more above the range. With less (a 39- or 42-bit
    * arm64 kernel) the range would take space mmap needs. */
@@ -92,7 +93,10 @@ int64_t fg_place_heap_together(void) {
   if (err) return reserved > 0 ? reserved : -err;
   if (cursor < RANGE_HIGH) reserved += reserve(cursor, RANGE_HIGH);
   return reserved;
-#else
-  return -ENOTSUP;
-#endif
 }
+
+#else
+
+int64_t fg_place_heap_together(void) { return -ENOTSUP; }
+
+#endif
