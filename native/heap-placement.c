@@ -2,12 +2,10 @@
 #include "heap-placement.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -36,12 +34,6 @@ static int64_t reserve(uintptr_t start, uintptr_t end) {
   return (int64_t)len;
 }
 
-static int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 int64_t fg_place_heap_together(void) {
   /* Only where user space reaches well above the range (47 or 48 bits, 128 or 256 TB): the stack
    * sits near its top, and mmap keeps 32 TB or more above the range. With less (a 39- or 42-bit
@@ -52,45 +44,18 @@ int64_t fg_place_heap_together(void) {
    * gaps would eat the process's budget. */
   struct rlimit as;
   if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) return -ENOMEM;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  /* The mappings come in address order. Each gap between them inside the range is reserved once
-   * the mapping after it is known; the lines are parsed as they stream past. */
-  char buf[4096];
-  uintptr_t cursor = RANGE_LOW, field = 0, start = 0;
-  int in_bounds = 1, which = 0; /* 0: reading the start address, 1: the end */
+  FILE* maps = fopen("/proc/self/maps", "re");
+  if (!maps) return -errno;
+  /* The mappings come in address order: each gap between them inside the range is reserved as
+   * soon as the mapping after it is read. */
+  uintptr_t cursor = RANGE_LOW;
+  unsigned long start, end;
   int64_t reserved = 0;
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) {
-    for (ssize_t i = 0; i < n; i++) {
-      char c = buf[i];
-      if (c == '\n') {
-        in_bounds = 1;
-        which = 0;
-        field = 0;
-        continue;
-      }
-      if (!in_bounds) continue;
-      int d = hex(c);
-      if (d >= 0) {
-        field = field * 16 + (uintptr_t)d;
-        continue;
-      }
-      if (c == '-' && which == 0) {
-        start = field;
-        field = 0;
-        which = 1;
-        continue;
-      }
-      /* the end address is complete: [start, field) is mapped */
-      in_bounds = 0;
-      if (start > cursor && cursor < RANGE_HIGH) reserved += reserve(cursor, start < RANGE_HIGH ? start : RANGE_HIGH);
-      if (field > cursor) cursor = field;
-    }
+  while (fscanf(maps, "%lx-%lx%*[^\n]\n", &start, &end) == 2) {
+    if (start > cursor && cursor < RANGE_HIGH) reserved += reserve(cursor, start < RANGE_HIGH ? start : RANGE_HIGH);
+    if (end > cursor) cursor = end;
   }
-  int err = n < 0 ? errno : 0;
-  close(fd);
-  if (err) return reserved > 0 ? reserved : -err;
+  fclose(maps);
   if (cursor < RANGE_HIGH) reserved += reserve(cursor, RANGE_HIGH);
   return reserved;
 }
