@@ -1,7 +1,13 @@
 // fork() at scale: what fork() costs beyond the fork(2) system call, at a given heap size.
 //   node --single-threaded --max-old-space-size=4096 bench/fork-scale.mjs <heapMB> [forks]
-// Prints one JSON line: heap, median fork() wall time, its parts (from the pgforkguard:fork event),
-// and the overhead beyond fork(2) as a fraction of fork(2).
+// Prints one JSON line: heap, median fork() wall time, its parts, and the overhead beyond fork(2)
+// as a fraction of fork(2).
+//
+// The parts come from fork()'s report (native/fork.h), read after each fork() returns: the numbers
+// the `pgforkguard:fork` channel publishes, without a subscriber. With one, fork() also builds the
+// message, after fork(2), while the child shares every page; that is a cost of watching, which a
+// process that does not subscribe never pays, so it is measured apart (withSubscriber).
+import { reported } from '../dist/fork.js';
 import { fork, waitpid } from '../dist/index.js';
 import { emit, median, ns, recordForkTimings } from './lib.mjs';
 
@@ -16,46 +22,77 @@ while (process.memoryUsage().heapUsed < heapMB * 2 ** 20) {
   state.push(chunk);
 }
 globalThis.state = state; // alive for the whole run
-const parts = recordForkTimings();
-const wall = [];
-// Page faults the parent takes inside fork(): after fork(2) every page it writes first is one (the
-// fork made it copy-on-write), a cost of fork(2) itself that lands in fork()'s time.
-const faults = [];
-for (let k = 0; k < N; k++) {
+
+const ms = (key) => reported(key) / 1e6;
+/** One fork(): its wall time, its parts, and the page faults the parent took inside it. After
+ * fork(2) every page the parent writes first is one (the fork made it copy-on-write). */
+async function timedFork() {
   const f0 = process.resourceUsage().minorPageFault;
   const t0 = ns();
   const pid = fork();
   if (pid === 0) process.exit(0);
-  wall.push((ns() - t0) / 1e6);
-  faults.push(process.resourceUsage().minorPageFault - f0);
+  const wall = (ns() - t0) / 1e6;
+  const faults = process.resourceUsage().minorPageFault - f0;
+  const p = {
+    wall,
+    faults,
+    quiesceMs: ms('quiesceNs'),
+    scanMs: ms('scanNs'),
+    forkMs: ms('forkNs'),
+    syscallMs: ms('syscallNs'),
+    restoreMs: ms('restoreNs'),
+    ranges: reported('ranges'),
+    calls: reported('calls'),
+    quiesceReused: reported('quiesceReused') !== 0,
+    scanReused: reported('scanReused') !== 0,
+    restoreOneByOne: reported('restoreOneByOne') !== 0,
+  };
   await waitpid(pid);
+  return p;
 }
+
+const runs = [];
+for (let k = 0; k < N; k++) runs.push(await timedFork());
+// With a subscriber to the fork channel, as a process watching its forks (NODE_DEBUG=pgforkguard,
+// an APM agent) runs them.
+const published = recordForkTimings();
+const watched = [];
+for (let k = 0; k < Math.max(5, Math.ceil(N / 2)); k++) watched.push(await timedFork());
+
 // The first fork reads /proc/self/smaps; later ones reuse it while /proc/self/maps is unchanged.
-const later = parts.slice(1);
+const first = runs[0];
+const later = runs.slice(1);
 const m = (k) => median(later.map((p) => p[k]));
-const forkMs = m('syscallMs');
-const totalMs = median(wall.slice(1));
 // What fork() adds to fork(2), fork by fork: fork(2)'s own time moves by 2-3x between forks here,
-// so the difference of the two medians mixes one fork's wall time with another's system call.
-const beyond = later.map((p, k) => wall[k + 1] - p.syscallMs);
+// so the difference of the two medians would mix one fork's wall time with another's system call.
+const beyond = (rows) => median(rows.map((p) => p.wall - p.syscallMs));
+const forkMs = m('syscallMs');
 emit({
   heapMB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
   forks: N,
-  first: { forkCallMs: wall[0], scanMs: parts[0].scanMs, forkSyscallMs: parts[0].syscallMs, overheadBeyondForkSyscall: (wall[0] - parts[0].syscallMs) / parts[0].syscallMs },
-  forkCallMs: totalMs,
+  first: { forkCallMs: first.wall, scanMs: first.scanMs, forkSyscallMs: first.syscallMs, overheadBeyondForkSyscall: (first.wall - first.syscallMs) / first.syscallMs },
+  forkCallMs: m('wall'),
   forkSyscallMs: forkMs,
   quiesceMs: m('quiesceMs'),
   scanMs: m('scanMs'),
   restoreMs: m('restoreMs'),
   forkPartMs: m('forkMs'),
-  unaccountedMs: median(later.map((p, k) => wall[k + 1] - p.quiesceMs - p.scanMs - p.forkMs - p.restoreMs)),
+  unaccountedMs: median(later.map((p) => p.wall - p.quiesceMs - p.scanMs - p.forkMs - p.restoreMs)),
   quiesceReused: later.filter((p) => p.quiesceReused).length,
   scanReused: later.filter((p) => p.scanReused).length,
   restoreOneByOne: later.filter((p) => p.restoreOneByOne).length,
-  ranges: parts[0].ranges,
+  ranges: first.ranges,
   madviseCalls: m('calls'),
-  parentFaults: median(faults.slice(1)),
-  beyondForkSyscallMs: median(beyond),
-  overheadBeyondForkSyscall: median(beyond) / forkMs,
-  perFork: later.map((p, k) => ({ forkCallMs: wall[k + 1], forkSyscallMs: p.syscallMs })),
+  parentFaults: m('faults'),
+  beyondForkSyscallMs: beyond(later),
+  overheadBeyondForkSyscall: beyond(later) / forkMs,
+  withSubscriber: {
+    forks: watched.length,
+    published: published.length,
+    forkCallMs: median(watched.map((p) => p.wall)),
+    forkSyscallMs: median(watched.map((p) => p.syscallMs)),
+    beyondForkSyscallMs: beyond(watched),
+    parentFaults: median(watched.map((p) => p.faults)),
+  },
+  perFork: later.map((p) => ({ forkCallMs: p.wall, forkSyscallMs: p.syscallMs })),
 });

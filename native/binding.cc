@@ -23,6 +23,9 @@ extern "C" {
 
 namespace {
 
+// fork()'s report (fork.h), read by JS through an ArrayBuffer over it that init() hands out.
+double forkReport[FG_REPORT_SLOTS];
+
 uv_loop_t* LoopOf(Napi::Env env) {
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
@@ -74,6 +77,23 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
                                  {"tracked", FG_STATE_TRACKED},
                                  {"announced", FG_STATE_ANNOUNCED},
                                  {"canaryToken", FG_CANARY_TOKEN}}));
+  out.Set("forkReport", Numbers(env, {{"pid", FG_REPORT_PID},
+                                      {"errno", FG_REPORT_ERRNO},
+                                      {"quiesceNs", FG_REPORT_QUIESCE_NS},
+                                      {"scanNs", FG_REPORT_SCAN_NS},
+                                      {"forkNs", FG_REPORT_FORK_NS},
+                                      {"syscallNs", FG_REPORT_SYSCALL_NS},
+                                      {"restoreNs", FG_REPORT_RESTORE_NS},
+                                      {"ranges", FG_REPORT_RANGES},
+                                      {"calls", FG_REPORT_CALLS},
+                                      {"adviseFailures", FG_REPORT_ADVISE_FAILURES},
+                                      {"lostReqs", FG_REPORT_LOST_REQS},
+                                      {"condvars", FG_REPORT_CONDVARS},
+                                      {"quiesced", FG_REPORT_QUIESCED},
+                                      {"quiesceReused", FG_REPORT_QUIESCE_REUSED},
+                                      {"scanReused", FG_REPORT_SCAN_REUSED},
+                                      {"restoreOneByOne", FG_REPORT_RESTORE_ONE_BY_ONE},
+                                      {"length", FG_REPORT_SLOTS}}));
   out.Set("limits", Numbers(env, {{"registryCapacity", FG_REGISTRY_CAPACITY},
                                   {"fdIndexLimit", FG_FD_INDEX_LIMIT},
                                   {"quiesceTimeoutMs", FG_QUIESCE_TIMEOUT_MS}}));
@@ -90,6 +110,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   out.Set("state", Napi::ArrayBuffer::New(env, const_cast<uint32_t*>(fg_state()), FG_STATE_SLOTS * sizeof(uint32_t)));
   out.Set("canary", Napi::ArrayBuffer::New(env, const_cast<uint32_t*>(fg_canary()), FG_CANARY_SLOTS * sizeof(uint32_t)));
   out.Set("canarySupported", Napi::Boolean::New(env, fg_canary_supported() != 0));
+  out.Set("report", Napi::ArrayBuffer::New(env, forkReport, sizeof(forkReport)));
   return out;
 }
 
@@ -163,13 +184,10 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// fork(dnsInFlight) and the DNS probe it needs first.
+// fork(dnsInFlight, watch) and the DNS probe it needs first.
 pid_t SystemFork() { return fork(); }
 
-Napi::Value Fork(const Napi::CallbackInfo& info) {
-  unsigned dns = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
-  return fg_binding_fork(info.Env(), dns, SystemFork);
-}
+Napi::Value Fork(const Napi::CallbackInfo& info) { return fg_binding_fork(info, SystemFork); }
 
 // placeHeapTogether(): bytes reserved so that V8's next heap pages land together, or -errno
 // (heap-placement.h).
@@ -183,13 +201,9 @@ Napi::Value ReleaseThreadpool(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// prepareFork(): learns how libuv marks completed DNS work (dns-probe.h). Idempotent.
-Napi::Value PrepareFork(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), fg_uv_layout_known() && fg_dns_learn(LoopOf(info.Env())));
-}
-
 // ---------------------------------------------------------------------------------------------
-// watchChild(pid, done) → a handle with ref(bool) and close(). done(code, signal) once the child is
+// childWatch(done) → a handle with ref(bool) and close(), for the next fork(): made before it, and
+// started by it in the parent (child-watch.h says why). done(pid, code, signal) once the child is
 // reaped: code is its exit code (or -errno if waitpid failed), signal its number; the other null.
 class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
  public:
@@ -209,14 +223,16 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     Napi::Value code = env.Null(), sig = env.Null();
+    Napi::Value pid = Napi::Number::New(env, self->pid);
     if (how == FG_CHILD_EXITED) code = Napi::Number::New(env, value);
     if (how == FG_CHILD_SIGNALED) sig = Napi::Number::New(env, value);
     if (how == FG_CHILD_WAIT_FAILED) code = Napi::Number::New(env, -value);
     Napi::FunctionReference done = std::move(self->done);
-    CallJs(env, done, {code, sig});
+    CallJs(env, done, {pid, code, sig});
   }
 
   FgChildWatch* watch = nullptr;
+  pid_t pid = 0;
   Napi::FunctionReference done;
 
  private:
@@ -232,15 +248,13 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
   }
 };
 
-Napi::Value WatchChild(const Napi::CallbackInfo& info) {
+Napi::Value ChildWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::FunctionReference* ctor = env.GetInstanceData<Napi::FunctionReference>();
   Napi::Object handle = ctor->New({});
   ChildHandle* h = ChildHandle::Unwrap(handle);
-  h->done = Napi::Persistent(info[1].As<Napi::Function>());
-  bool pidfd = false;
-  h->watch = fg_child_watch(LoopOf(env), info[0].As<Napi::Number>().Int32Value(), ChildHandle::OnDone, h, &pidfd);
-  handle.Set("pidfd", Napi::Boolean::New(env, pidfd));
+  h->done = Napi::Persistent(info[0].As<Napi::Function>());
+  h->watch = fg_child_watch_new(ChildHandle::OnDone, h);
   return handle;
 }
 
@@ -263,10 +277,9 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("fork", Napi::Function::New(env, Fork));
-  exports.Set("prepareFork", Napi::Function::New(env, PrepareFork));
   exports.Set("placeHeapTogether", Napi::Function::New(env, PlaceHeapTogether));
   exports.Set("releaseThreadpool", Napi::Function::New(env, ReleaseThreadpool));
-  exports.Set("watchChild", Napi::Function::New(env, WatchChild));
+  exports.Set("childWatch", Napi::Function::New(env, ChildWatch));
   exports.Set("supported", Napi::Boolean::New(env, true));
 #ifdef FG_TEST_BUILD
   fg_add_test_exports(env, exports);
@@ -276,27 +289,38 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
 
 }  // namespace
 
-Napi::Value fg_binding_fork(Napi::Env env, unsigned dnsInFlight, FgForkCall call) {
+Napi::Value fg_binding_fork(const Napi::CallbackInfo& info, FgForkCall call) {
+  Napi::Env env = info.Env();
+  uv_loop_t* loop = LoopOf(env);
+  unsigned dns = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
+  ChildHandle* child = info.Length() > 1 && info[1].IsObject() ? ChildHandle::Unwrap(info[1].As<Napi::Object>()) : nullptr;
   FgForkTimes t;
   int err = 0;
-  pid_t pid = fg_fork_process(LoopOf(env), dnsInFlight, call, &t, &err);
-  Napi::Object out = Numbers(env, {{"pid", double(pid)},
-                                   {"errno", double(err)},
-                                   {"scanNs", double(t.scanNs)},
-                                   {"forkNs", double(t.forkNs)},
-                                   {"syscallNs", double(t.syscallNs)},
-                                   {"restoreNs", double(t.restoreNs)},
-                                   {"quiesceNs", double(t.quiesceNs)},
-                                   {"ranges", double(t.ranges)},
-                                   {"calls", double(t.calls)},
-                                   {"adviseFailures", double(t.adviseFailures)},
-                                   {"lostReqs", double(t.lostReqs)},
-                                   {"condvars", double(t.condvars)}});
-  out.Set("quiesced", Napi::Boolean::New(env, t.quiesced));
-  out.Set("quiesceReused", Napi::Boolean::New(env, t.quiesceReused));
-  out.Set("scanReused", Napi::Boolean::New(env, t.scanReused));
-  out.Set("restoreOneByOne", Napi::Boolean::New(env, t.restoreOneByOne));
-  return out;
+  pid_t pid = fg_fork_process(loop, dns, call, &t, &err);
+  // In the parent from here, only memory already written since fork(2) or bound to be (fork.h): the
+  // report, a watch made before the fork, and no return value.
+  if (pid > 0 && child && child->watch) {
+    child->pid = pid;
+    fg_child_watch_start(child->watch, loop, pid);
+  }
+  double* r = forkReport;
+  r[FG_REPORT_PID] = pid;
+  r[FG_REPORT_ERRNO] = err;
+  r[FG_REPORT_QUIESCE_NS] = double(t.quiesceNs);
+  r[FG_REPORT_SCAN_NS] = double(t.scanNs);
+  r[FG_REPORT_FORK_NS] = double(t.forkNs);
+  r[FG_REPORT_SYSCALL_NS] = double(t.syscallNs);
+  r[FG_REPORT_RESTORE_NS] = double(t.restoreNs);
+  r[FG_REPORT_RANGES] = double(t.ranges);
+  r[FG_REPORT_CALLS] = double(t.calls);
+  r[FG_REPORT_ADVISE_FAILURES] = t.adviseFailures;
+  r[FG_REPORT_LOST_REQS] = t.lostReqs;
+  r[FG_REPORT_CONDVARS] = t.condvars;
+  r[FG_REPORT_QUIESCED] = t.quiesced;
+  r[FG_REPORT_QUIESCE_REUSED] = t.quiesceReused;
+  r[FG_REPORT_SCAN_REUSED] = t.scanReused;
+  r[FG_REPORT_RESTORE_ONE_BY_ONE] = t.restoreOneByOne;
+  return Napi::Value();
 }
 
 NODE_API_MODULE(pg_forkguard, Module)

@@ -6,8 +6,10 @@
 
 #include "fork.h"
 
-// Forks through `call` and returns fork()'s result object ({ pid, errno, timings... }).
-Napi::Value fg_binding_fork(Napi::Env env, unsigned dnsInFlight, FgForkCall call);
+// fork(dnsInFlight, watch) through `call`: leaves the pid (0 in the child, -1 on failure), errno
+// and the timings in the report init() handed out (fork.h), returns nothing; starts `watch` (made
+// by childWatch()) on the child, in the parent.
+Napi::Value fg_binding_fork(const Napi::CallbackInfo& info, FgForkCall call);
 
 #ifdef FG_TEST_BUILD
 void fg_add_test_exports(Napi::Env env, Napi::Object exports);

@@ -14,6 +14,7 @@ struct FgChildWatch {
   } h;
   FgChildDone done;
   void* data;
+  bool started;
   bool closing;
 };
 
@@ -67,12 +68,20 @@ int PidfdOpen(pid_t pid) {
 
 }  // namespace
 
-FgChildWatch* fg_child_watch(uv_loop_t* loop, pid_t pid, FgChildDone done, void* data, bool* usesPidfd) {
+FgChildWatch* fg_child_watch_new(FgChildDone done, void* data) {
   FgChildWatch* w = new FgChildWatch();
-  w->pid = pid;
+  w->pid = -1;
+  w->pidfd = -1;
   w->done = done;
   w->data = data;
+  w->started = false;
   w->closing = false;
+  return w;
+}
+
+bool fg_child_watch_start(FgChildWatch* w, uv_loop_t* loop, pid_t pid) {
+  w->pid = pid;
+  w->started = true;
   w->pidfd = PidfdOpen(pid);
   if (w->pidfd >= 0) {
     uv_poll_init(loop, &w->h.poll, w->pidfd);
@@ -83,12 +92,11 @@ FgChildWatch* fg_child_watch(uv_loop_t* loop, pid_t pid, FgChildDone done, void*
   }
   HandleOf(w)->data = w;
   uv_unref(HandleOf(w));
-  *usesPidfd = w->pidfd >= 0;
-  return w;
+  return w->pidfd >= 0;
 }
 
 void fg_child_ref(FgChildWatch* w, bool ref) {
-  if (w->closing) return;
+  if (w->closing || !w->started) return;
   if (ref)
     uv_ref(HandleOf(w));
   else
@@ -99,5 +107,9 @@ void fg_child_close(FgChildWatch* w) {
   if (w->closing) return;
   w->closing = true;
   w->done = nullptr;
+  if (!w->started) {
+    delete w;
+    return;
+  }
   uv_close(HandleOf(w), OnClosed);
 }

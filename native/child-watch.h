@@ -16,11 +16,15 @@ enum FgChildEnd { FG_CHILD_EXITED, FG_CHILD_SIGNALED, FG_CHILD_WAIT_FAILED };
 // watch is already closed then: the pointer must not be used again.
 typedef void (*FgChildDone)(void* data, FgChildEnd how, int value);
 
-// Starts watching pid (unref'd). *usesPidfd says which mechanism it got.
-FgChildWatch* fg_child_watch(uv_loop_t* loop, pid_t pid, FgChildDone done, void* data, bool* usesPidfd);
+// A watch is made before the fork and started after it, in the parent: every page written after
+// fork(2) while the child shares it is a copy-on-write fault, so the parent allocates nothing then.
+FgChildWatch* fg_child_watch_new(FgChildDone done, void* data);
+// Starts watching pid (unref'd). Returns whether it got a pidfd (else the timer).
+bool fg_child_watch_start(FgChildWatch* w, uv_loop_t* loop, pid_t pid);
 // Whether a pending wait keeps the loop alive, like a ChildProcess does.
 void fg_child_ref(FgChildWatch* w, bool ref);
-// Stops watching without reaping (the parent's children, in a new process). done is not called.
+// Stops watching without reaping (the parent's children, in a new process), or frees a watch never
+// started (no child: the fork failed, or this is the child). done is not called.
 void fg_child_close(FgChildWatch* w);
 
 #endif

@@ -76,6 +76,13 @@ static int parse_wait(const char* s, uintptr_t* addr) {
   return 1;
 }
 
+static int skipped(long tid, const long* skip, unsigned nskip) {
+  unsigned i;
+  for (i = 0; i < nskip; i++)
+    if (skip[i] == tid) return 1;
+  return 0;
+}
+
 static unsigned count_at(const struct sleeping* s, int n, uintptr_t addr) {
   int i;
   for (i = 0; i < n; i++)
@@ -83,7 +90,7 @@ static unsigned count_at(const struct sleeping* s, int n, uintptr_t addr) {
   return 0;
 }
 
-int fg_find_sleeping_condvars(void) {
+int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
   struct sleeping sleepers[MAX_ADDRS];
   int nsleepers = 0, i, mem;
   unsigned threads = 0;
@@ -103,7 +110,7 @@ int fg_find_sleeping_condvars(void) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     threads++;
     tid = strtol(e->d_name, NULL, 10);
-    if (tid == self) continue;
+    if (tid == self || skipped(tid, skip, nskip)) continue;
     snprintf(path, sizeof(path), "/proc/self/task/%ld/syscall", tid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
@@ -169,7 +176,11 @@ int fg_reset_sleeping_condvars(void) {
 
 #else
 
-int fg_find_sleeping_condvars(void) { return 0; }
+int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
+  (void)skip;
+  (void)nskip;
+  return 0;
+}
 int fg_reset_sleeping_condvars(void) { return 0; }
 
 #endif

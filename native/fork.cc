@@ -23,6 +23,10 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     *err = ENOTSUP;
     return -1;
   }
+  // fork() tells completed DNS work from other threadpool work by libuv's completion function, which
+  // it learns once from lookups of its own (dns-probe.h): at the first fork(), not at import or
+  // guard(), so a process that never forks starts no lookup.
+  fg_dns_learn(loop);
   // Kept from fork to fork, in memory no child gets a copy of (dontfork.c).
   static fg_ranges ranges = {nullptr, 0, 0};
   static fg_ranges exact = {nullptr, 0, 0};
@@ -54,8 +58,11 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   t->adviseFailures = fg_advise_ranges(&lend, 1);
   uint64_t t1 = fg_now_ns();
   t->scanNs = t1 - t0;
-  // Last before the fork: which condvars do other threads sleep on (see condvars.h)?
-  t->condvars = fg_find_sleeping_condvars();
+  // Last before the fork: which condvars do other threads sleep on (see condvars.h)? Not the
+  // threads parked above: they sleep on the quiesce's condvar, which the child never touches.
+  long parked[64];
+  unsigned nparked = fg_quiesce_parked_tids(q, parked, sizeof(parked) / sizeof(parked[0]));
+  t->condvars = fg_find_sleeping_condvars(parked, nparked);
   // A threadpool thread finishing work takes wq_mutex and sends wq_async inside it. Holding it
   // across the fork means no such send is half done in the child.
   fg_uv_wq_lock(loop);

@@ -23,6 +23,30 @@ struct FgForkTimes {
   bool restoreOneByOne = false;  // the process's size moved during the fork (dontfork.h)
 };
 
+// What fork() reports to JS, slot by slot in a Float64Array over static memory (binding.cc): the pid
+// too, rather than a return value. After fork(2), every page the parent writes while the child
+// shares it is a copy-on-write fault, ~20 us each on a VM: a new object, even a handle for the
+// returned number, is pages written.
+enum FgForkReportSlot {
+  FG_REPORT_PID,
+  FG_REPORT_ERRNO,
+  FG_REPORT_QUIESCE_NS,
+  FG_REPORT_SCAN_NS,
+  FG_REPORT_FORK_NS,
+  FG_REPORT_SYSCALL_NS,
+  FG_REPORT_RESTORE_NS,
+  FG_REPORT_RANGES,
+  FG_REPORT_CALLS,
+  FG_REPORT_ADVISE_FAILURES,
+  FG_REPORT_LOST_REQS,
+  FG_REPORT_CONDVARS,
+  FG_REPORT_QUIESCED,
+  FG_REPORT_QUIESCE_REUSED,
+  FG_REPORT_SCAN_REUSED,
+  FG_REPORT_RESTORE_ONE_BY_ONE,
+  FG_REPORT_SLOTS
+};
+
 // The system call itself: fork(3) normally (atfork handlers run); the test build passes one that
 // runs none, as foreign native code might.
 typedef pid_t (*FgForkCall)();

@@ -29,11 +29,8 @@ pid_t RawSyscallFork() {
 #endif
 }
 
-// rawFork(dnsInFlight): fork() through the raw system call, as foreign native code might.
-Napi::Value RawFork(const Napi::CallbackInfo& info) {
-  unsigned dns = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
-  return fg_binding_fork(info.Env(), dns, RawSyscallFork);
-}
+// rawFork(dnsInFlight, watch): fork() through the raw system call, as foreign native code might.
+Napi::Value RawFork(const Napi::CallbackInfo& info) { return fg_binding_fork(info, RawSyscallFork); }
 
 // setTestFlags(suppressHandler, ignoreCanary): see fg_set_test_flags.
 Napi::Value SetTestFlags(const Napi::CallbackInfo& info) {

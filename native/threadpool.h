@@ -38,6 +38,9 @@ FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reus
 // How many tasks were queued (the pool's size), and how many found no thread in time.
 unsigned fg_quiesce_queued(const FgQuiesce* q);
 unsigned fg_quiesce_missing(const FgQuiesce* q);
+// The thread ids of the parked threads (up to cap; 0 where unknown): they sleep on the quiesce's own
+// condvar, which a child never touches (it never wakes them: they do not exist there).
+unsigned fg_quiesce_parked_tids(FgQuiesce* q, long* out, unsigned cap);
 // In the parent after the fork: keeps the threads parked while the loop has no other request (a
 // prepare handle checks), FG_QUIESCE_HOLD_MS at most. A child never holds any: fork() takes held
 // threads back before it forks.

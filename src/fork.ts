@@ -11,7 +11,7 @@ import {
   describe,
 } from './errors.js';
 import { channels, publish } from './diagnostics.js';
-import { native, type ChildWatch, type ForkResult } from './native.js';
+import { native, type ChildWatch, type ForkReportSlots } from './native.js';
 import {
   assertSupported,
   currentPid,
@@ -158,10 +158,12 @@ const children = new Map<number, Child>();
 
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
-function watch(pid: number): void {
+// Made before the fork, entered in the table after it: in the parent, every page written after
+// fork(2) is a copy-on-write fault while the child shares it (~20 us each on a VM), so fork()
+// allocates nothing it can allocate before.
+function newChild(): Child {
   const child = { waiters: [] } as unknown as Child;
-  children.set(pid, child);
-  child.watch = native.watchChild(pid, (code, signal) => {
+  child.watch = native.childWatch((pid, code, signal) => {
     const status: ExitStatus = {
       code: code !== null && code >= 0 ? code : null,
       signal: signal === null ? null : (signalNames.get(signal) ?? `SIG${signal}`),
@@ -172,6 +174,7 @@ function watch(pid: number): void {
       for (const w of child.waiters.splice(0)) w(status);
     }
   });
+  return child;
 }
 
 /**
@@ -277,10 +280,24 @@ function becomeChild(): void {
 }
 
 /** The fork(2) call itself, as the addon makes it: its own fork() normally; the test build's
- * other ways in tests (test/support/native-test.ts), which is why fork() takes it as a parameter. */
-export type ForkCall = (dnsInFlight: number) => ForkResult;
+ * other ways in tests (test/support/native-test.ts), which is why fork() takes it as a parameter.
+ * It leaves the pid (0 in the child, -1 with errno) in the report and starts `watch` in the parent. */
+export type ForkCall = (dnsInFlight: number, watch: ChildWatch) => void;
 
-const systemFork: ForkCall = (dns) => native.fork(dns);
+const systemFork: ForkCall = native.fork;
+
+// fork()'s report (native/fork.h): the addon writes it at each fork, JS reads what it needs.
+const report = facts?.report ? new Float64Array(facts.report) : new Float64Array(0);
+/** A value of the last fork's report, in this process (native/fork.h). */
+export function reported(key: keyof ForkReportSlots): number {
+  return report[facts!.forkReport[key]]!;
+}
+
+// Read once, at the first fork(). The child's becomeChild() sets an uncaught-exception capture
+// callback, and Node's setter writes process.report, which loads the report module on first use: in
+// every child, that was 130 page faults and 8-10 ms of a prefork worker's start (2 cores). Loaded
+// before the first fork, the children inherit it. Reading it again costs 7 page faults.
+let reportModuleLoaded = false;
 
 /**
  * fork() with the fork(2) call given: checks, hooks, the call, then the child's or the parent's
@@ -298,73 +315,80 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
   install();
   // A fork that happened behind our back must be settled before we fork again.
   enterNewProcess();
-  for (const h of [...hooks]) callHook(h, 'before');
-  // fork() tells completed DNS work from other threadpool work by libuv's completion function,
-  // which the addon learns once from lookups of its own (native/dns-probe.h): at the first fork(),
-  // not at import or guard(), so a process that never forks starts no lookup.
-  native.prepareFork();
-  // The child's becomeChild() sets an uncaught-exception capture callback, and Node's setter writes
-  // process.report, which loads the report module on first use: in every child, that was 130 page
-  // faults and 8-10 ms of a prefork worker's start (2 cores). Loaded here once, the children inherit
-  // it. Reading it has no other effect.
-  void process.report;
+  if (hooks.size > 0) for (const h of [...hooks]) callHook(h, 'before');
+  if (!reportModuleLoaded) {
+    void process.report;
+    reportModuleLoaded = true;
+  }
   const parentPid = currentPid();
-  const result = call(dnsRequestsInFlight());
-  if (!result.quiesced && result.pid !== 0) {
+  const child = newChild();
+  call(dnsRequestsInFlight(), child.watch);
+  // From here in the parent, while the child shares every page, each page written is a copy-on-write
+  // fault (~20 us on a VM): reads of the report, one table entry, functions called only when needed.
+  const slots = facts!.forkReport;
+  const pid = report[slots.pid]!;
+  if (pid === 0) {
+    child.watch.close();
+    becomeChild();
+    if (announce) enterNewProcess();
+    publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration() }));
+    return 0;
+  }
+  if (pid < 0) {
+    child.watch.close();
+    const errno = report[slots.errno]!;
+    const what =
+      errno === constants.errno.EAGAIN
+        ? 'the process limit was reached (EAGAIN)'
+        : errno === constants.errno.ENOMEM
+          ? 'out of memory (ENOMEM)'
+          : 'the system call failed';
+    throw new ForkFailedError(errno, what);
+  }
+  // The watch is running (the addon started it): the child is in the table from here.
+  children.set(pid, child);
+  if (report[slots.quiesced] === 0) {
     process.emitWarning(
       `pg-forkguard: fork() went ahead after ${facts!.limits.quiesceTimeoutMs} ms with threadpool work still running ` +
         `(a slow fs or dns call?). That work's libuv state is undefined in the child.`,
       { code: 'FORKGUARD_THREADPOOL_BUSY' },
     );
   }
-  if (result.pid === 0) {
-    becomeChild();
-    if (announce) enterNewProcess();
-    publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration() }));
-    return 0;
-  }
-  if (result.pid < 0) {
-    const what =
-      result.errno === constants.errno.EAGAIN
-        ? 'the process limit was reached (EAGAIN)'
-        : result.errno === constants.errno.ENOMEM
-          ? 'out of memory (ENOMEM)'
-          : 'the system call failed';
-    throw new ForkFailedError(result.errno, what);
-  }
-  releaseThreadpoolAtExit();
+  if (!mayHoldThreadpool) releaseThreadpoolAtExit();
   // Worker threads' loops share the threadpool, and ours does not count their requests.
   if (liveWorkers > 0) native.releaseThreadpool();
-  watch(result.pid);
+  if (channels.fork.hasSubscribers) publishParent(parentPid, pid); // not even the call otherwise
+  if (hooks.size > 0) for (const h of [...hooks]) callHook(h, 'parent', pid);
+  return pid;
+}
+
+function publishParent(parentPid: number, pid: number): void {
   publish(channels.fork, () => ({
     role: 'parent',
     pid: parentPid,
     parentPid,
-    childPid: result.pid,
+    childPid: pid,
     generation: forkGeneration(),
     timings: {
-      quiesceMs: result.quiesceNs / 1e6,
-      quiesceReused: result.quiesceReused,
-      scanMs: result.scanNs / 1e6,
-      forkMs: result.forkNs / 1e6,
-      syscallMs: result.syscallNs / 1e6,
-      restoreMs: result.restoreNs / 1e6,
-      ranges: result.ranges,
-      calls: result.calls,
-      scanReused: result.scanReused,
-      restoreOneByOne: result.restoreOneByOne,
-      condvars: result.condvars,
+      quiesceMs: reported('quiesceNs') / 1e6,
+      quiesceReused: reported('quiesceReused') !== 0,
+      scanMs: reported('scanNs') / 1e6,
+      forkMs: reported('forkNs') / 1e6,
+      syscallMs: reported('syscallNs') / 1e6,
+      restoreMs: reported('restoreNs') / 1e6,
+      ranges: reported('ranges'),
+      calls: reported('calls'),
+      scanReused: reported('scanReused') !== 0,
+      restoreOneByOne: reported('restoreOneByOne') !== 0,
+      condvars: reported('condvars'),
     },
   }));
-  for (const h of [...hooks]) callHook(h, 'parent', result.pid);
-  return result.pid;
 }
 
 // The parent keeps the threadpool parked while its loop needs no thread (native/threadpool.h). Node's
 // exit joins those threads: a process that exits while they are parked lets them go first.
 let mayHoldThreadpool = false;
 function releaseThreadpoolAtExit(): void {
-  if (mayHoldThreadpool) return;
   mayHoldThreadpool = true;
   process.prependListener('exit', () => native.releaseThreadpool());
 }

@@ -3,9 +3,13 @@ import { join } from 'node:path';
 import load from 'node-gyp-build';
 import { NativeLoadError } from './errors.js';
 
-export interface ForkResult {
+/** Slots of fork()'s report (native/fork.h): written by the addon at each fork, in the parent after
+ * fork(2), into memory JS reads through facts.report. */
+export interface ForkReportSlots {
+  /** The child's pid, 0 in the child, -1 on failure. */
   pid: number;
   errno: number;
+  quiesceNs: number;
   scanNs: number;
   forkNs: number;
   /** fork(2) alone (forkNs also covers the condvar scan and taking libuv's wq_mutex). */
@@ -14,17 +18,17 @@ export interface ForkResult {
   ranges: number;
   calls: number;
   adviseFailures: number;
-  quiesceNs: number;
-  quiesced: boolean;
-  /** The threadpool was still parked from the last fork(): the loop had no request for it since (native/threadpool.h). */
-  quiesceReused: boolean;
-  /** The flags came from the last /proc/self/smaps scan, not from reading smaps now (native/dontfork.h). */
-  scanReused: boolean;
-  /** Memory was mapped or unmapped during the fork: the marks went back mapping by mapping. */
-  restoreOneByOne: boolean;
   lostReqs: number;
   /** Condvars other threads slept on at the fork, re-initialised in the child (glibc 2.25-2.40). */
   condvars: number;
+  quiesced: number;
+  /** The threadpool was still parked from the last fork(): the loop had no request for it since (native/threadpool.h). */
+  quiesceReused: number;
+  /** The flags came from the last /proc/self/smaps scan, not from reading smaps now (native/dontfork.h). */
+  scanReused: number;
+  /** Memory was mapped or unmapped during the fork: the marks went back mapping by mapping. */
+  restoreOneByOne: number;
+  length: number;
 }
 
 /** What init() hands over: every slot number, code and limit is defined once, in native/. */
@@ -39,15 +43,18 @@ export interface NativeFacts {
   /** Slots of the state page (and the canary's token slot). */
   slots: { generation: number; pid: number; neutralised: number; failed: number; tracked: number; announced: number; canaryToken: number };
   limits: { registryCapacity: number; fdIndexLimit: number; quiesceTimeoutMs: number };
+  forkReport: ForkReportSlots;
+  /** fork()'s report, forkReport.length doubles. */
+  report?: ArrayBuffer;
   /** The libuv this addon was built against and the one it runs on (native/uv-private.h). */
   uv: { runtime: string; headers: string; known: string; layoutKnown: boolean };
 }
 
-/** A fork() child being watched: its pidfd (or timer) in the loop. */
+/** A fork() child's watch: made before the fork, started by it in the parent on the child's pidfd
+ * (or a timer) in the loop. */
 export interface ChildWatch {
   ref(on: boolean): void;
   close(): void;
-  readonly pidfd: boolean;
 }
 
 export interface Binding {
@@ -67,13 +74,13 @@ export interface Binding {
   setLoopPidCheck(on: boolean): void;
   watchExit(): void;
   exitNow(code: number): never;
-  fork(dnsInFlight: number): ForkResult;
-  prepareFork(): boolean;
+  /** Forks: the pid and errno go to the report (facts.report), not back as a value; starts `watch` in the parent. */
+  fork(dnsInFlight: number, watch: ChildWatch): void;
   /** Reserves where V8's heap hints fall, so its next pages land together (native/heap-placement.h): bytes reserved, or -errno. */
   placeHeapTogether(): number;
   /** Lets go of the threadpool threads the last fork() keeps parked until the loop runs. */
   releaseThreadpool(): void;
-  watchChild(pid: number, done: (code: number | null, signal: number | null) => void): ChildWatch;
+  childWatch(done: (pid: number, code: number | null, signal: number | null) => void): ChildWatch;
 }
 
 export const root = join(__dirname, '..');

@@ -44,8 +44,8 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     expect(r.binary[0]).toContain(join('node_modules', 'pg-forkguard', 'prebuilds'));
     // The shipped addon exports the API and nothing test-only.
     expect(r.exports).toEqual(
-      ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'getpid', 'init', 'install', 'isInstalled', 'isTracked', 'placeHeapTogether', 'prepareFork',
-        'releaseThreadpool', 'setLoopPidCheck', 'severFd', 'startHook', 'supported', 'trackFd', 'untrackFd', 'watchChild', 'watchExit'].sort(),
+      ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'getpid', 'init', 'install', 'isInstalled', 'isTracked', 'placeHeapTogether',
+        'releaseThreadpool', 'setLoopPidCheck', 'severFd', 'startHook', 'supported', 'trackFd', 'untrackFd', 'watchExit', 'childWatch'].sort(),
     );
 
     const esm = execFileSync(

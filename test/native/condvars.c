@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
    * G1 must switch groups, and glibc waits for G1's sleepers to leave first: forever. */
   pthread_cond_signal(&cv);
   usleep(200 * 1000);
-  found = fg_find_sleeping_condvars();
+  found = fg_find_sleeping_condvars(NULL, 0);
   pid = fork();
   if (pid == 0) {
     if (reset) fg_reset_sleeping_condvars();

@@ -1,12 +1,12 @@
 // The test build's extra exports (native/test-exports.cc), for tests only: nothing here ships.
 // npm test loads the test build of the addon in place of the shipped one (PG_FORKGUARD_ADDON, set
 // by test/harness/global-setup.mjs), so these act on the very state the package uses.
-import { forkVia, type ForkOptions } from '../../dist/fork.js';
-import { native, type Binding, type ForkResult } from '../../dist/native.js';
+import { forkVia, reported, type ForkOptions } from '../../dist/fork.js';
+import { native, type Binding, type ChildWatch } from '../../dist/native.js';
 
 interface TestBinding extends Binding {
   testBuild?: true;
-  rawFork(dnsInFlight: number): ForkResult;
+  rawFork(dnsInFlight: number, watch: ChildWatch): void;
   setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   setRegistryLimit(limit: number): void;
   loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean; probePending: boolean; threadpoolHeld: boolean };
@@ -40,16 +40,15 @@ export function rawForkForTest(options?: ForkOptions, how: RawForkHow = {}): num
   if (how.via === 'glibc') {
     return forkVia(
       options,
-      (dns) => {
+      (dns, watch) => {
         t.setTestFlags(true, how.canary === false);
-        const result = t.fork(dns);
-        if (result.pid !== 0) t.setTestFlags(false, false);
-        return result;
+        t.fork(dns, watch);
+        if (reported('pid') !== 0) t.setTestFlags(false, false);
       },
       false,
     );
   }
-  return forkVia(options, (dns) => t.rawFork(dns), false);
+  return forkVia(options, t.rawFork, false);
 }
 
 /** A registry that holds at most `limit` sockets (0: back to the real capacity). */
