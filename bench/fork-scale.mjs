@@ -1,7 +1,14 @@
 // fork() at scale: what fork() costs beyond the fork(2) system call, at a given heap size.
 //   node --single-threaded --max-old-space-size=4096 bench/fork-scale.mjs <heapMB> [forks]
 // Prints one JSON line: heap, median fork() wall time, its parts, and the overhead beyond fork(2)
-// as a fraction of fork(2).
+// as a fraction of fork(2), by wall time and by CPU time.
+//
+// CPU time is the measure of what fork() does: on 2 cores the kernel often puts the child on the
+// parent's CPU, and at the next tick the child runs there for a few ms while the parent waits (a
+// sched_switch trace shows it in about half the forks). That lands in fork()'s wall time whenever it
+// comes after fork(2) returned, though the child would take that CPU after a bare fork(2) as well.
+// The parent's CPU time (process.cpuUsage(), getrusage) leaves it out, and fork(2)'s own is the thread's CPU clock
+// around the call (native/fork.cc). Forks the scheduler preempted are counted (preempted).
 //
 // The parts come from fork()'s report (native/fork.h), read after each fork() returns: the numbers
 // the `pgforkguard:fork` channel publishes, without a subscriber. With one, fork() also builds the
@@ -24,22 +31,29 @@ while (process.memoryUsage().heapUsed < heapMB * 2 ** 20) {
 globalThis.state = state; // alive for the whole run
 
 const ms = (key) => reported(key) / 1e6;
-/** One fork(): its wall time, its parts, and the page faults the parent took inside it. After
- * fork(2) every page the parent writes first is one (the fork made it copy-on-write). */
+const cpuMs = (c) => (c.user + c.system) / 1e3;
+/** One fork(): its wall and CPU time, its parts, whether the scheduler preempted it, and the page
+ * faults the parent took inside it. After fork(2) every page the parent writes first is one (the
+ * fork made it copy-on-write). */
 async function timedFork() {
-  const f0 = process.resourceUsage().minorPageFault;
+  const r0 = process.resourceUsage();
+  const c0 = process.cpuUsage();
   const t0 = ns();
   const pid = fork();
   if (pid === 0) process.exit(0);
   const wall = (ns() - t0) / 1e6;
-  const faults = process.resourceUsage().minorPageFault - f0;
+  const c1 = process.cpuUsage();
+  const r1 = process.resourceUsage();
   const p = {
     wall,
-    faults,
+    cpu: cpuMs(c1) - cpuMs(c0),
+    preempted: r1.involuntaryContextSwitches > r0.involuntaryContextSwitches,
+    faults: r1.minorPageFault - r0.minorPageFault,
     quiesceMs: ms('quiesceNs'),
     scanMs: ms('scanNs'),
     forkMs: ms('forkNs'),
     syscallMs: ms('syscallNs'),
+    syscallCpuMs: ms('syscallCpuNs'),
     restoreMs: ms('restoreNs'),
     ranges: reported('ranges'),
     calls: reported('calls'),
@@ -66,7 +80,9 @@ const m = (k) => median(later.map((p) => p[k]));
 // What fork() adds to fork(2), fork by fork: fork(2)'s own time moves by 2-3x between forks here,
 // so the difference of the two medians would mix one fork's wall time with another's system call.
 const beyond = (rows) => median(rows.map((p) => p.wall - p.syscallMs));
+const beyondCpu = (rows) => median(rows.map((p) => p.cpu - p.syscallCpuMs));
 const forkMs = m('syscallMs');
+const calm = later.filter((p) => !p.preempted);
 emit({
   heapMB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
   forks: N,
@@ -86,13 +102,22 @@ emit({
   parentFaults: m('faults'),
   beyondForkSyscallMs: beyond(later),
   overheadBeyondForkSyscall: beyond(later) / forkMs,
+  preempted: later.length - calm.length,
+  cpu: {
+    forkCallMs: m('cpu'),
+    forkSyscallMs: m('syscallCpuMs'),
+    beyondForkSyscallMs: beyondCpu(later),
+    overheadBeyondForkSyscall: beyondCpu(later) / m('syscallCpuMs'),
+  },
+  notPreempted: calm.length ? { forks: calm.length, beyondForkSyscallMs: beyond(calm), overheadBeyondForkSyscall: beyond(calm) / median(calm.map((p) => p.syscallMs)) } : null,
   withSubscriber: {
     forks: watched.length,
     published: published.length,
     forkCallMs: median(watched.map((p) => p.wall)),
     forkSyscallMs: median(watched.map((p) => p.syscallMs)),
     beyondForkSyscallMs: beyond(watched),
+    cpuBeyondForkSyscallMs: beyondCpu(watched),
     parentFaults: median(watched.map((p) => p.faults)),
   },
-  perFork: later.map((p) => ({ forkCallMs: p.wall, forkSyscallMs: p.syscallMs })),
+  perFork: later.map((p) => ({ forkCallMs: p.wall, forkSyscallMs: p.syscallMs, cpuMs: p.cpu, syscallCpuMs: p.syscallCpuMs, preempted: p.preempted })),
 });

@@ -83,6 +83,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
                                       {"scanNs", FG_REPORT_SCAN_NS},
                                       {"forkNs", FG_REPORT_FORK_NS},
                                       {"syscallNs", FG_REPORT_SYSCALL_NS},
+                                      {"syscallCpuNs", FG_REPORT_SYSCALL_CPU_NS},
                                       {"restoreNs", FG_REPORT_RESTORE_NS},
                                       {"ranges", FG_REPORT_RANGES},
                                       {"calls", FG_REPORT_CALLS},
@@ -216,14 +217,14 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
     if (watch) fg_child_close(watch);
   }
 
-  static void OnDone(void* data, FgChildEnd how, int value) {
+  static void OnDone(void* data, pid_t child, FgChildEnd how, int value) {
     ChildHandle* self = static_cast<ChildHandle*>(data);
     self->watch = nullptr;  // closed by child-watch.cc before it called us
     if (self->done.IsEmpty()) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     Napi::Value code = env.Null(), sig = env.Null();
-    Napi::Value pid = Napi::Number::New(env, self->pid);
+    Napi::Value pid = Napi::Number::New(env, child);
     if (how == FG_CHILD_EXITED) code = Napi::Number::New(env, value);
     if (how == FG_CHILD_SIGNALED) sig = Napi::Number::New(env, value);
     if (how == FG_CHILD_WAIT_FAILED) code = Napi::Number::New(env, -value);
@@ -232,7 +233,6 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
   }
 
   FgChildWatch* watch = nullptr;
-  pid_t pid = 0;
   Napi::FunctionReference done;
 
  private:
@@ -254,7 +254,7 @@ Napi::Value ChildWatch(const Napi::CallbackInfo& info) {
   Napi::Object handle = ctor->New({});
   ChildHandle* h = ChildHandle::Unwrap(handle);
   h->done = Napi::Persistent(info[0].As<Napi::Function>());
-  h->watch = fg_child_watch_new(ChildHandle::OnDone, h);
+  h->watch = fg_child_watch_new(LoopOf(env), ChildHandle::OnDone, h);
   return handle;
 }
 
@@ -299,10 +299,7 @@ Napi::Value fg_binding_fork(const Napi::CallbackInfo& info, FgForkCall call) {
   pid_t pid = fg_fork_process(loop, dns, call, &t, &err);
   // In the parent from here, only memory already written since fork(2) or bound to be (fork.h): the
   // report, a watch made before the fork, and no return value.
-  if (pid > 0 && child && child->watch) {
-    child->pid = pid;
-    fg_child_watch_start(child->watch, loop, pid);
-  }
+  if (pid > 0 && child && child->watch) fg_child_watch_start(child->watch, pid);
   double* r = forkReport;
   r[FG_REPORT_PID] = pid;
   r[FG_REPORT_ERRNO] = err;
@@ -310,6 +307,7 @@ Napi::Value fg_binding_fork(const Napi::CallbackInfo& info, FgForkCall call) {
   r[FG_REPORT_SCAN_NS] = double(t.scanNs);
   r[FG_REPORT_FORK_NS] = double(t.forkNs);
   r[FG_REPORT_SYSCALL_NS] = double(t.syscallNs);
+  r[FG_REPORT_SYSCALL_CPU_NS] = double(t.syscallCpuNs);
   r[FG_REPORT_RESTORE_NS] = double(t.restoreNs);
   r[FG_REPORT_RANGES] = double(t.ranges);
   r[FG_REPORT_CALLS] = double(t.calls);

@@ -1,7 +1,13 @@
-// Children of fork(): reaped through a pidfd watched by a poll handle (no threadpool thread, no
-// SIGCHLD handler to fight libuv over), or a 10 ms timer where pidfds do not exist. libuv reaps
-// only its own children, so these are ours to reap. The table of children lives in JS (fork.ts);
-// a watch here is just the handle, owned by whoever holds the pointer until it reports or closes.
+// Children of fork(): reaped when SIGCHLD comes, through libuv's own signal handling (a uv_signal_t,
+// as child_process's children are), by waitpid on each watched pid. libuv reaps only its own
+// children, and these are ours; nothing here waits for any other pid. The table of children lives
+// in JS (fork.ts); a watch here is a list entry, owned by whoever holds the pointer until it
+// reports or closes.
+//
+// A watch is made before the fork and started after it, in the parent, where starting it is a list
+// insert and nothing else: after fork(2) every page the parent writes while the child shares it is
+// a copy-on-write fault (~20 us each on a 2-core VM), and the pidfd this used before, with its poll
+// handle, took five system calls and two such faults inside fork().
 #ifndef PG_FORKGUARD_CHILD_WATCH_H
 #define PG_FORKGUARD_CHILD_WATCH_H
 
@@ -12,15 +18,15 @@ struct FgChildWatch;
 
 enum FgChildEnd { FG_CHILD_EXITED, FG_CHILD_SIGNALED, FG_CHILD_WAIT_FAILED };
 
-// Called once, when the child has been reaped (value: exit code, signal number or errno). The
-// watch is already closed then: the pointer must not be used again.
-typedef void (*FgChildDone)(void* data, FgChildEnd how, int value);
+// Called once, when the child `pid` has been reaped (value: exit code, signal number or errno).
+// The watch is already closed then: the pointer must not be used again.
+typedef void (*FgChildDone)(void* data, pid_t pid, FgChildEnd how, int value);
 
-// A watch is made before the fork and started after it, in the parent: every page written after
-// fork(2) while the child shares it is a copy-on-write fault, so the parent allocates nothing then.
-FgChildWatch* fg_child_watch_new(FgChildDone done, void* data);
-// Starts watching pid (unref'd). Returns whether it got a pidfd (else the timer).
-bool fg_child_watch_start(FgChildWatch* w, uv_loop_t* loop, pid_t pid);
+// Before the fork: a watch for the child to come, on `loop` (whose SIGCHLD handle it starts if
+// none runs: loops with no watch keep none).
+FgChildWatch* fg_child_watch_new(uv_loop_t* loop, FgChildDone done, void* data);
+// After the fork, in the parent: watches pid (unref'd).
+void fg_child_watch_start(FgChildWatch* w, pid_t pid);
 // Whether a pending wait keeps the loop alive, like a ChildProcess does.
 void fg_child_ref(FgChildWatch* w, bool ref);
 // Stops watching without reaping (the parent's children, in a new process), or frees a watch never

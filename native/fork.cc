@@ -70,10 +70,13 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   FgDnsLost probeLost = fg_dns_probe_lost(loop);
   unsigned lost = dnsInFlight > completedDns ? dnsInFlight - completedDns : 0;
   lost += fg_quiesce_missing(q);  // threads still busy with other work: that work is lost as well
+  uint64_t cs = fg_thread_cpu_ns();
   uint64_t ts = fg_now_ns();
   pid_t pid = call();
   int forkErrno = errno;
-  t->syscallNs = fg_now_ns() - ts;  // in the child too: harmless, it is never read there
+  // In the child too: harmless, it is never read there (its CPU clock started at the fork).
+  t->syscallNs = fg_now_ns() - ts;
+  t->syscallCpuNs = fg_thread_cpu_ns() - cs;
   if (pid == 0) {
     // The child. Memory is ours now; the mutex's owner does not exist here, nor do the sleepers
     // of the condvars found above.

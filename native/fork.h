@@ -12,6 +12,7 @@
 struct FgForkTimes {
   uint64_t scanNs = 0, forkNs = 0, restoreNs = 0, quiesceNs = 0;
   uint64_t syscallNs = 0;  // fork(2) alone: forkNs also holds the condvar scan and wq_mutex
+  uint64_t syscallCpuNs = 0;  // the CPU time of fork(2) alone (this thread's)
   unsigned lostReqs = 0;
   size_t ranges = 0;  // mappings marked do-not-copy
   size_t calls = 0;   // madvise calls they and the lent mappings took (dontfork.h)
@@ -34,6 +35,7 @@ enum FgForkReportSlot {
   FG_REPORT_SCAN_NS,
   FG_REPORT_FORK_NS,
   FG_REPORT_SYSCALL_NS,
+  FG_REPORT_SYSCALL_CPU_NS,
   FG_REPORT_RESTORE_NS,
   FG_REPORT_RANGES,
   FG_REPORT_CALLS,

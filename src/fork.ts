@@ -148,7 +148,7 @@ function checkSafe(options: ForkOptions): void {
 // ---------------------------------------------------------------------------------------------
 // Children and waitpid.
 
-// The one table of fork()'s children: the native side only holds each one's pidfd watch.
+// The one table of fork()'s children: the native side only holds each one's watch (child-watch.h).
 interface Child {
   watch: ChildWatch;
   status?: ExitStatus;
@@ -179,8 +179,9 @@ function newChild(): Child {
 
 /**
  * Resolves when `pid`, a child made by fork(), has exited, with its exit code or signal. Children are
- * reaped through a pidfd watched by the event loop (no threadpool thread, no SIGCHLD handler), so
- * child_process's own children are never touched. A pending waitpid keeps the loop alive.
+ * reaped at SIGCHLD, through libuv's own signal handling (as child_process's are), by waitpid on
+ * their pids only: child_process's own children are never touched. A pending waitpid keeps the loop
+ * alive.
  */
 export function waitpid(pid: number): Promise<ExitStatus> {
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) {

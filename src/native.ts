@@ -14,6 +14,8 @@ export interface ForkReportSlots {
   forkNs: number;
   /** fork(2) alone (forkNs also covers the condvar scan and taking libuv's wq_mutex). */
   syscallNs: number;
+  /** fork(2)'s CPU time, this thread's: without the time a child running on this CPU took. */
+  syscallCpuNs: number;
   restoreNs: number;
   ranges: number;
   calls: number;
