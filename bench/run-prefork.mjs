@@ -36,7 +36,7 @@ try {
   results.forkScale = [];
   for (const mb of [20, 200, 1000]) {
     console.log(`fork() at a ${mb} MB heap`);
-    results.forkScale.push(run(['--single-threaded', '--max-old-space-size=4096'], 'fork-scale.mjs', [mb, quick ? 5 : 11]));
+    results.forkScale.push(run(['--single-threaded', '--max-old-space-size=4096'], 'fork-scale.mjs', [mb, quick ? 5 : 21]));
   }
   console.log(`prefork() against node:cluster, 4 workers, 150 MB of state (${quick ? 1 : 3} rounds)`);
   results.prefork = run([], 'prefork.mjs', [db.tcpUrl, 4, 150, quick ? 1 : 3, quick ? 2 : 7, quick ? 2 : 9]);
@@ -46,7 +46,12 @@ try {
 
 const f = (x, d = 1) => Number(x).toFixed(d);
 for (const s of results.forkScale) {
-  console.log(`fork() at ${s.heapMB} MB: ${f(s.forkCallMs)} ms, fork(2) ${f(s.forkSyscallMs)} ms, ${f(s.beyondForkSyscallMs)} ms beyond it (median of the forks' own), ${f(s.overheadBeyondForkSyscall * 100, 0)} % (first fork ${f(s.first.forkCallMs)} ms); ${s.parentFaults} page faults in the parent per fork`);
+  console.log(
+    `fork() at ${s.heapMB} MB: ${f(s.forkCallMs)} ms, fork(2) ${f(s.forkSyscallMs)} ms, ${f(s.beyondForkSyscallMs)} ms beyond it (median of the forks' own), ` +
+      `${f(s.overheadBeyondForkSyscall * 100, 0)} %; by CPU time ${f(s.cpu.beyondForkSyscallMs, 2)} ms beyond ${f(s.cpu.forkSyscallMs)} ms, ` +
+      `${f(s.cpu.overheadBeyondForkSyscall * 100, 0)} %; ${s.preempted} of ${s.forks - 1} forks preempted; first fork ${f(s.first.forkCallMs)} ms; ` +
+      `${s.parentFaults} page faults in the parent per fork`,
+  );
 }
 const { prefork: p, cluster: c, clusterSingle: cs, throughput: tp, start: st, ratios } = results.prefork;
 console.log(

@@ -30,6 +30,17 @@
 #define CV_SHARED 1u
 #define CV_CLOCK 2u
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FG_ASAN 1
+#endif
+#endif
+#ifndef FG_ASAN
+#define FG_ASAN 0
+#endif
+
 #define MAX_ADDRS 64
 #define MAX_CONDVARS 64
 
@@ -83,6 +94,22 @@ static int skipped(long tid, const long* skip, unsigned nskip) {
   return 0;
 }
 
+/* The condvar's words, from memory when they sit on the futex word's own page (mapped, since a
+ * thread sleeps on it), else through /proc/self/mem, opened at the first need (*mem): a word
+ * before a futex may sit on an unmapped page, and a read there would fault. */
+static int read_condvar(uintptr_t base, uintptr_t futex, uint32_t w[CV_WORDS], int* mem) {
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t last = base + CV_WORDS * 4 - 1;
+  int k;
+  /* Under AddressSanitizer the words before a futex that is no condvar may be a redzone: /proc. */
+  if (!FG_ASAN && base / page == futex / page && last / page == futex / page) {
+    for (k = 0; k < CV_WORDS; k++) w[k] = ((const volatile uint32_t*)base)[k]; /* other threads' words */
+    return 1;
+  }
+  if (*mem < 0) *mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  return *mem >= 0 && pread(*mem, w, CV_WORDS * 4, (off_t)base) == (ssize_t)(CV_WORDS * 4);
+}
+
 static unsigned count_at(const struct sleeping* s, int n, uintptr_t addr) {
   int i;
   for (i = 0; i < n; i++)
@@ -111,8 +138,9 @@ int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
     threads++;
     tid = strtol(e->d_name, NULL, 10);
     if (tid == self || skipped(tid, skip, nskip)) continue;
-    snprintf(path, sizeof(path), "/proc/self/task/%ld/syscall", tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Relative to the directory already open: no walk of /proc/self/task for each thread. */
+    snprintf(path, sizeof(path), "%ld/syscall", tid);
+    fd = openat(dirfd(dir), path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
     got = read(fd, buf, sizeof(buf) - 1);
     close(fd);
@@ -132,9 +160,7 @@ int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
   closedir(dir);
   if (nsleepers == 0) return 0;
 
-  /* Read through /proc/self/mem: a word just before a futex may sit on an unmapped page. */
-  mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-  if (mem < 0) return -errno;
+  mem = -1;
   for (i = 0; i < nsleepers && found_count < MAX_CONDVARS; i++) {
     uintptr_t addr = sleepers[i].addr, base;
     uint32_t w[CV_WORDS];
@@ -147,7 +173,7 @@ int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
     base = addr - (CV_SIGNALS + g) * 4;
     for (k = 0; k < (unsigned)found_count; k++) dup |= found[k] == base;
     if (dup) continue;
-    if (pread(mem, w, sizeof(w), (off_t)base) != (ssize_t)sizeof(w)) continue;
+    if (!read_condvar(base, addr, w, &mem)) continue;
     mine = sleepers[i].count;
     total = count_at(sleepers, nsleepers, base + CV_SIGNALS * 4) + count_at(sleepers, nsleepers, base + (CV_SIGNALS + 1) * 4);
     /* What every sleeping waiter leaves in the condvar, bounded by the threads that exist: random
@@ -159,7 +185,7 @@ int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
     found_flags[found_count] = w[CV_WREFS] & CV_CLOCK;
     found_count++;
   }
-  close(mem);
+  if (mem >= 0) close(mem);
   return found_count;
 }
 

@@ -323,10 +323,12 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
   }
   const parentPid = currentPid();
   const child = newChild();
+  const slots = facts!.forkReport;
+  // Asked now: after the fork even a getter's call writes pages (its frame, its feedback).
+  const publishing = channels.fork.hasSubscribers;
   call(dnsRequestsInFlight(), child.watch);
   // From here in the parent, while the child shares every page, each page written is a copy-on-write
   // fault (~20 us on a VM): reads of the report, one table entry, functions called only when needed.
-  const slots = facts!.forkReport;
   const pid = report[slots.pid]!;
   if (pid === 0) {
     child.watch.close();
@@ -358,7 +360,7 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
   if (!mayHoldThreadpool) releaseThreadpoolAtExit();
   // Worker threads' loops share the threadpool, and ours does not count their requests.
   if (liveWorkers > 0) native.releaseThreadpool();
-  if (channels.fork.hasSubscribers) publishParent(parentPid, pid); // not even the call otherwise
+  if (publishing) publishParent(parentPid, pid);
   if (hooks.size > 0) for (const h of [...hooks]) callHook(h, 'parent', pid);
   return pid;
 }
