@@ -52,8 +52,8 @@ export interface NativeFacts {
   uv: { runtime: string; headers: string; known: string; layoutKnown: boolean };
 }
 
-/** A fork() child's watch: made before the fork, started by it in the parent on the child's pidfd
- * (or a timer) in the loop. */
+/** A fork() child's watch: made before the fork, started by it in the parent, reaped at SIGCHLD
+ * (native/child-watch.h). */
 export interface ChildWatch {
   ref(on: boolean): void;
   close(): void;
