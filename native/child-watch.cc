@@ -16,7 +16,9 @@ struct Reaper {
   Reaper* next;
 };
 
-Reaper* reapers = nullptr;  // the open ones (loop threads only: each reaper is its loop's)
+// The open ones, per thread: a loop runs on one thread, and a worker thread that forks (unsafe)
+// keeps its own list, so no two threads ever walk one.
+thread_local Reaper* reapers = nullptr;
 
 }  // namespace
 

@@ -5,9 +5,9 @@
 // reports or closes.
 //
 // A watch is made before the fork and started after it, in the parent, where starting it is a list
-// insert and nothing else: after fork(2) every page the parent writes while the child shares it is
-// a copy-on-write fault (~20 us each on a 2-core VM), and the pidfd this used before, with its poll
-// handle, took five system calls and two such faults inside fork().
+// insert and nothing else: after fork(2) every page the parent writes is a copy-on-write fault
+// (fork.h), and the pidfd this used before, with its poll handle, took five system calls and two
+// such faults inside fork().
 #ifndef PG_FORKGUARD_CHILD_WATCH_H
 #define PG_FORKGUARD_CHILD_WATCH_H
 

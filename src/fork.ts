@@ -159,8 +159,8 @@ const children = new Map<number, Child>();
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
 // Made before the fork, entered in the table after it: in the parent, every page written after
-// fork(2) is a copy-on-write fault while the child shares it (~20 us each on a VM), so fork()
-// allocates nothing it can allocate before.
+// fork(2) is a copy-on-write fault while the child shares it (native/fork.h), so fork() allocates
+// nothing it can allocate before.
 function newChild(): Child {
   const child = { waiters: [] } as unknown as Child;
   child.watch = native.childWatch((pid, code, signal) => {
@@ -328,7 +328,7 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
   const publishing = channels.fork.hasSubscribers;
   call(dnsRequestsInFlight(), child.watch);
   // From here in the parent, while the child shares every page, each page written is a copy-on-write
-  // fault (~20 us on a VM): reads of the report, one table entry, functions called only when needed.
+  // fault (native/fork.h): reads of the report, one table entry, functions called only when needed.
   const pid = report[slots.pid]!;
   if (pid === 0) {
     child.watch.close();
