@@ -4,8 +4,9 @@
 //   - total PSS of master + workers, and each worker's private dirty memory, after 10 s idle;
 //   - HTTP requests/s and p99 under autocannon (32 keep-alive connections, 10 s), twice: cold (the
 //     first load the workers see) and then warm (the figure compared). Workers' first touch of a
-//     page costs more in a forked child than in a fresh process on some machines (this VM: 5 us a
-//     page read, 17-24 us a page written, bench/first-touch.c), and the cold run pays it;
+//     page costs more in a forked child than in a fresh process on some machines (a VM that shadows
+//     page tables: 5 us a page read, 17-24 us a page written; one with hardware-assisted paging:
+//     0.2 and 2 us; bench/first-touch.c), and the cold run pays it;
 //   - CPU time per request (master + workers, from /proc) at a fixed 2 000 requests/s: on this
 //     machine (2 shared cores, Postgres on them) requests/s moves +-10-25 % between runs of the same
 //     server, CPU time per request much less;
