@@ -8,17 +8,17 @@
   "variables": {
     "pg_forkguard_test%": "false",
     "fg_sources": [
-      "native/core.c",
-      "native/dontfork.c",
-      "native/heap-placement.c",
-      "native/condvars.c",
-      "native/loop-hook.cc",
-      "native/async-resend.cc",
-      "native/child-watch.cc",
-      "native/threadpool.cc",
-      "native/dns-probe.cc",
-      "native/fork.cc",
-      "native/binding.cc"
+      "native/core/core.c",
+      "native/core/dontfork.c",
+      "native/core/heap-placement.c",
+      "native/core/condvars.c",
+      "native/uv/loop-hook.cc",
+      "native/uv/async-resend.cc",
+      "native/uv/child-watch.cc",
+      "native/uv/threadpool.cc",
+      "native/uv/dns-probe.cc",
+      "native/uv/fork.cc",
+      "native/napi/binding.cc"
     ]
   },
   "target_defaults": {
@@ -59,7 +59,7 @@
           "target_name": "pg_forkguard_test",
           "target_conditions": [["_type=='loadable_module'", { "product_extension": "node-test" }]],
           "defines": ["FG_TEST_BUILD"],
-          "sources": ["<@(fg_sources)", "native/test-exports.cc"]
+          "sources": ["<@(fg_sources)", "native/napi/test-exports.cc"]
         }
       ]
     }]

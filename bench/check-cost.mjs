@@ -1,7 +1,7 @@
 // What the checkout check costs: the generation/canary check every checkout and query runs (two
 // memory loads), debug mode's check (plus a real getpid()), and an N-API call doing getpid for scale.
-import { native } from '../dist/native.js';
-import { forkedSinceLastCheck, forkedSinceLastPidCheck, install } from '../dist/state.js';
+import { native } from '../dist/seams/addon.js';
+import { forkedSinceLastCheck, forkedSinceLastPidCheck, install } from '../dist/runtime/state.js';
 import { emit, median, ns } from './lib.mjs';
 
 install();

@@ -1,10 +1,10 @@
-export { install, isInstalled, forkGeneration, currentPid } from './state.js';
-export { trackFd, untrackFd, isTracked } from './fd-registry.js';
-export { fork, onFork, waitpid, type ForkOptions, type ForkHooks, type ExitStatus } from './fork.js';
-export { prefork, type PreforkOptions, type Master, type WorkerInfo, type WorkerEvent } from './prefork.js';
-export { guard, isGuarded, stats, type GuardOptions, type PoolStats, type PgPoolLike, type PgClientLike } from './guard.js';
-export type { CheckoutDetail } from './checkout.js';
-export { register, unregister, type Resettable } from './reset-list.js';
+export { install, isInstalled, forkGeneration, currentPid } from './runtime/state.js';
+export { trackFd, untrackFd, isTracked } from './runtime/fd-registry.js';
+export { fork, onFork, waitpid, type ForkOptions, type ForkHooks, type ExitStatus } from './runtime/fork.js';
+export { prefork, type PreforkOptions, type Master, type WorkerInfo, type WorkerEvent } from './prefork/prefork.js';
+export { guard, isGuarded, stats, type GuardOptions, type PoolStats, type PgPoolLike, type PgClientLike } from './guard/guard.js';
+export type { CheckoutDetail } from './guard/checkout.js';
+export { register, unregister, type Resettable } from './guard/reset-list.js';
 export {
   createPoolRegistry,
   type PoolRegistry,
@@ -12,7 +12,7 @@ export {
   type RegistryStats,
   type EvictReason,
   type OverflowPolicy,
-} from './pool-registry.js';
+} from './pool-registry/pool-registry.js';
 export {
   ForkGuardError,
   ForkUnsupportedError,
@@ -25,4 +25,4 @@ export {
   NativeLoadError,
   PreforkError,
   NotAChildError,
-} from './errors.js';
+} from './shared/errors.js';

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { type FixtureRun, runFixture } from './helpers.js';
 import { expectCleanLibraryRun } from './scenario-checks.js';
 
-const register = join(__dirname, '..', 'dist', 'hook.js');
+const register = join(__dirname, '..', 'dist', 'register.js');
 // [library, does it let the app reach pg to call guard()?]
 const libraries: Array<[string, boolean]> = [
   ['knex', true],

@@ -16,7 +16,7 @@ import {
   unregister,
 } from '../dist/index.js';
 import { setRegistryLimit } from './support/native-test.js';
-import { nativeCounters } from '../dist/state.js';
+import { nativeCounters } from '../dist/runtime/state.js';
 
 const db = inject('pg');
 const opened: Array<{ end(): Promise<void> }> = [];

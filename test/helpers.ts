@@ -112,7 +112,7 @@ export function childExitedCleanly(parent: any): void {
 }
 
 /**
- * native/<name>.c on its own: compiled with its driver test/native/<name>.c into a plain C program
+ * native/core/<name>.c on its own: compiled with its driver test/native/<name>.c into a plain C program
  * (no Node), with the warnings the addon builds with, and under ASan when test:asan runs.
  */
 export function buildCProgram(name: string, libs: string[] = []): { program: string; remove(): void } {
@@ -122,7 +122,7 @@ export function buildCProgram(name: string, libs: string[] = []): { program: str
   const sanitize = process.env.PG_FORKGUARD_SANITIZE === 'address' ? ['-fsanitize=address', '-fno-omit-frame-pointer'] : [];
   execFileSync(
     process.env.CC ?? 'cc',
-    ['-g', '-Wall', '-Wextra', '-Werror', ...sanitize, '-o', program, join(root, 'test/native', `${name}.c`), join(root, 'native', `${name}.c`), ...libs],
+    ['-g', '-Wall', '-Wextra', '-Werror', ...sanitize, '-o', program, join(root, 'test/native', `${name}.c`), join(root, 'native', 'core', `${name}.c`), ...libs],
     { stdio: 'pipe' },
   );
   return { program, remove: () => rmSync(dir, { recursive: true, force: true }) };

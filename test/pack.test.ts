@@ -24,7 +24,7 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     const files = execFileSync('tar', ['tzf', tgz], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/esm.mjs');
-    expect(files).toContain('dist/hook.js');
+    expect(files).toContain('dist/register.js');
     expect(files).toContain(`prebuilds/${process.platform}-${process.arch}/pg-forkguard.node`);
     expect(files.filter((f) => /^(test|build|src|bench|examples|docs)\//.test(f))).toEqual([]);
     expect(files.filter((f) => f.includes('test-exports') || f.endsWith('.node-test'))).toEqual([]);

@@ -9,7 +9,7 @@ import { type FixtureRun, childExitedCleanly, ok, runFixture } from './helpers.j
 import { expectChildEndsOnlyItsOwn, expectCleanLibraryRun, expectWrongResults } from './scenario-checks.js';
 
 const bouncer = inject('pgbouncer');
-const register = join(__dirname, '..', 'dist', 'hook.js');
+const register = join(__dirname, '..', 'dist', 'register.js');
 const via = (mode: 'session' | 'transaction') => ({ PG_TCP_URL: bouncer[mode].tcpUrl, PG_TLS_URL: bouncer[mode].tlsUrl });
 
 describe.each(['session', 'transaction'] as const)('PgBouncer, %s pooling', (mode) => {

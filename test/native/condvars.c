@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../native/condvars.h"
+#include "../../native/core/condvars.h"
 
 #define SLEEPERS 4
 

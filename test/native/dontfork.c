@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../native/dontfork.h"
+#include "../../native/core/dontfork.h"
 
 #define PAGE (256 * 1024)
 #define MAX 512

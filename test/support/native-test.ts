@@ -1,8 +1,8 @@
 // The test build's extra exports (native/test-exports.cc), for tests only: nothing here ships.
 // npm test loads the test build of the addon in place of the shipped one (PG_FORKGUARD_ADDON, set
 // by test/harness/global-setup.mjs), so these act on the very state the package uses.
-import { forkVia, reported, type ForkOptions } from '../../dist/fork.js';
-import { native, type Binding, type ChildWatch } from '../../dist/native.js';
+import { forkVia, reported, type ForkOptions } from '../../dist/runtime/fork.js';
+import { native, type Binding, type ChildWatch } from '../../dist/seams/addon.js';
 
 interface TestBinding extends Binding {
   testBuild?: true;

@@ -1,0 +1,324 @@
+// The addon's exports, and nothing else: argument checks, JS values, and calling back into JS. What
+// each export does lives in a file named after its job (core.c, loop-hook.cc, fork.cc, ...); this is
+// the only file that includes napi.h, with test-exports.cc in the test build.
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "binding.h"
+#include "../uv/child-watch.h"
+#include "../uv/dns-probe.h"
+#include "../uv/fork.h"
+#include "../uv/loop-hook.h"
+#include "../uv/threadpool.h"
+#include "../uv/uv-private.h"
+
+extern "C" {
+#include "../core/core.h"
+#include "../core/heap-placement.h"
+}
+
+namespace {
+
+// fork()'s report (fork.h), read by JS through an ArrayBuffer over it that init() hands out.
+double forkReport[FG_REPORT_SLOTS];
+
+uv_loop_t* LoopOf(Napi::Env env) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  return loop;
+}
+
+// MakeCallback drains nextTicks and microtasks afterwards, as a libuv callback in Node would.
+void CallJs(Napi::Env env, Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  Napi::HandleScope scope(env);
+  Napi::AsyncContext ctx(env, "pgforkguard");
+  fn.MakeCallback(env.Global(), args, ctx);
+}
+
+int FdArg(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) return -1;
+  return info[0].As<Napi::Number>().Int32Value();
+}
+
+Napi::Object Numbers(Napi::Env env, std::initializer_list<std::pair<const char*, double>> entries) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& e : entries) o.Set(e.first, Napi::Number::New(env, e.second));
+  return o;
+}
+
+std::string VersionString(unsigned major, unsigned minor, unsigned patch) {
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+}
+
+// init(): sets up the shared pages and hands JS every fact it needs from here, so that JS holds no
+// copy of a slot number, an error code or a limit.
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int rc = fg_core_init();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("rc", Napi::Number::New(env, rc));
+  out.Set("errno", Napi::Number::New(env, rc == 0 ? 0 : errno));
+  out.Set("codes", Numbers(env, {{"ok", FG_OK},
+                                 {"badFd", FG_ERR_BAD_FD},
+                                 {"notSocket", FG_ERR_NOT_SOCKET},
+                                 {"full", FG_ERR_FULL},
+                                 {"range", FG_ERR_RANGE},
+                                 {"notTracked", FG_ERR_NOT_TRACKED},
+                                 {"noDeadSocket", FG_ERR_NO_DEAD_SOCKET},
+                                 {"noCanary", FG_ERR_NO_CANARY}}));
+  out.Set("slots", Numbers(env, {{"generation", FG_STATE_GENERATION},
+                                 {"pid", FG_STATE_PID},
+                                 {"neutralised", FG_STATE_NEUTRALISED},
+                                 {"failed", FG_STATE_FAILED},
+                                 {"tracked", FG_STATE_TRACKED},
+                                 {"announced", FG_STATE_ANNOUNCED},
+                                 {"canaryToken", FG_CANARY_TOKEN}}));
+  out.Set("forkReport", Numbers(env, {{"pid", FG_REPORT_PID},
+                                      {"errno", FG_REPORT_ERRNO},
+                                      {"quiesceNs", FG_REPORT_QUIESCE_NS},
+                                      {"scanNs", FG_REPORT_SCAN_NS},
+                                      {"forkNs", FG_REPORT_FORK_NS},
+                                      {"syscallNs", FG_REPORT_SYSCALL_NS},
+                                      {"syscallCpuNs", FG_REPORT_SYSCALL_CPU_NS},
+                                      {"restoreNs", FG_REPORT_RESTORE_NS},
+                                      {"ranges", FG_REPORT_RANGES},
+                                      {"calls", FG_REPORT_CALLS},
+                                      {"adviseFailures", FG_REPORT_ADVISE_FAILURES},
+                                      {"lostReqs", FG_REPORT_LOST_REQS},
+                                      {"condvars", FG_REPORT_CONDVARS},
+                                      {"quiesced", FG_REPORT_QUIESCED},
+                                      {"quiesceReused", FG_REPORT_QUIESCE_REUSED},
+                                      {"scanReused", FG_REPORT_SCAN_REUSED},
+                                      {"restoreOneByOne", FG_REPORT_RESTORE_ONE_BY_ONE},
+                                      {"length", FG_REPORT_SLOTS}}));
+  out.Set("limits", Numbers(env, {{"registryCapacity", FG_REGISTRY_CAPACITY},
+                                  {"fdIndexLimit", FG_FD_INDEX_LIMIT},
+                                  {"quiesceTimeoutMs", FG_QUIESCE_TIMEOUT_MS}}));
+  unsigned v = fg_uv_runtime_version();
+  Napi::Object uv = Napi::Object::New(env);
+  uv.Set("runtime", VersionString((v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff));
+  uv.Set("headers", VersionString(UV_VERSION_MAJOR, UV_VERSION_MINOR, UV_VERSION_PATCH));
+  uv.Set("known", std::to_string(FG_UV_KNOWN_MAJOR) + "." + std::to_string(FG_UV_KNOWN_MIN_MINOR) + " to " +
+                      std::to_string(FG_UV_KNOWN_MAJOR) + "." + std::to_string(FG_UV_KNOWN_MAX_MINOR));
+  uv.Set("layoutKnown", Napi::Boolean::New(env, fg_uv_layout_known()));
+  out.Set("uv", uv);
+  if (rc != FG_OK) return out;
+  // JS reads generation, pid and canary straight from these pages: a load, not a call.
+  out.Set("state", Napi::ArrayBuffer::New(env, const_cast<uint32_t*>(fg_state()), FG_STATE_SLOTS * sizeof(uint32_t)));
+  out.Set("canary", Napi::ArrayBuffer::New(env, const_cast<uint32_t*>(fg_canary()), FG_CANARY_SLOTS * sizeof(uint32_t)));
+  out.Set("canarySupported", Napi::Boolean::New(env, fg_canary_supported() != 0));
+  out.Set("report", Napi::ArrayBuffer::New(env, forkReport, sizeof(forkReport)));
+  return out;
+}
+
+Napi::Value Install(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fg_core_install()); }
+Napi::Value IsInstalled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fg_core_installed() != 0); }
+Napi::Value TrackFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fg_track(FdArg(info))); }
+Napi::Value UntrackFd(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), fg_untrack(FdArg(info)) == FG_OK);
+}
+// severFd(fd): the dead socket over fd now (see fg_sever). Returns 0 or a negative code.
+Napi::Value SeverFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fg_sever(FdArg(info))); }
+Napi::Value IsTracked(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), fg_is_tracked(FdArg(info)) != 0);
+}
+Napi::Value CheckCanary(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fg_check_canary() != 0); }
+Napi::Value CheckPid(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fg_check_pid() != 0); }
+Napi::Value GetPid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), getpid()); }
+// dupFd(fd): a second descriptor for the same open socket (close-on-exec), or -errno. prefork()
+// keeps one of each listening socket so that workers forked later can listen on it.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  int fd = fcntl(FdArg(info), F_DUPFD_CLOEXEC, 3);
+  return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop hook's callbacks into JS. One hook per process, started from the main thread only.
+struct HookJs {
+  napi_env env = nullptr;
+  Napi::FunctionReference onGeneration;  // (generation, byPid) => void
+  Napi::FunctionReference onDrained;     // (phase: 'beforeExit' | 'exit') => void
+};
+HookJs* hookJs = nullptr;
+
+void HookOnGeneration(void*, uint32_t generation, bool byPid) {
+  Napi::Env env(hookJs->env);
+  Napi::HandleScope scope(env);
+  CallJs(env, hookJs->onGeneration, {Napi::Number::New(env, generation), Napi::Boolean::New(env, byPid)});
+}
+
+void HookOnDrained(void*, bool exitPhase) {
+  Napi::Env env(hookJs->env);
+  Napi::HandleScope scope(env);
+  CallJs(env, hookJs->onDrained, {Napi::String::New(env, exitPhase ? "exit" : "beforeExit")});
+}
+
+// startHook(onGeneration, onDrained)
+Napi::Value StartHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (hookJs == nullptr) hookJs = new HookJs();
+  hookJs->env = env;
+  hookJs->onGeneration = Napi::Persistent(info[0].As<Napi::Function>());
+  hookJs->onDrained = Napi::Persistent(info[1].As<Napi::Function>());
+  fg_hook_start(LoopOf(env), {HookOnGeneration, HookOnDrained, nullptr});
+  return env.Undefined();
+}
+
+Napi::Value SetLoopPidCheck(const Napi::CallbackInfo& info) {
+  fg_hook_set_pid_check(info.Length() > 0 && info[0].ToBoolean());
+  return info.Env().Undefined();
+}
+
+Napi::Value WatchExit(const Napi::CallbackInfo& info) {
+  fg_hook_watch_exit();
+  return info.Env().Undefined();
+}
+
+Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  // _exit, not exit: the threads that Node's exit path would join do not exist in a fork() child.
+  _exit(code & 0xff);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fork(dnsInFlight, watch) and the DNS probe it needs first.
+pid_t SystemFork() { return fork(); }
+
+Napi::Value Fork(const Napi::CallbackInfo& info) { return fg_binding_fork(info, SystemFork); }
+
+// placeHeapTogether(): bytes reserved so that V8's next heap pages land together, or -errno
+// (heap-placement.h).
+Napi::Value PlaceHeapTogether(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(fg_place_heap_together()));
+}
+
+// releaseThreadpool(): lets go now of the threads the last fork() holds parked (threadpool.h).
+Napi::Value ReleaseThreadpool(const Napi::CallbackInfo& info) {
+  fg_quiesce_release_held();
+  return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// childWatch(done) → a handle with ref(bool) and close(), for the next fork(): made before it, and
+// started by it in the parent (child-watch.h says why). done(pid, code, signal) once the child is
+// reaped: code is its exit code (or -errno if waitpid failed), signal its number; the other null.
+class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ChildWatch",
+                       {InstanceMethod("ref", &ChildHandle::Ref), InstanceMethod("close", &ChildHandle::Close)});
+  }
+  explicit ChildHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChildHandle>(info) {}
+  ~ChildHandle() override {
+    if (watch) fg_child_close(watch);
+  }
+
+  static void OnDone(void* data, pid_t child, FgChildEnd how, int value) {
+    ChildHandle* self = static_cast<ChildHandle*>(data);
+    self->watch = nullptr;  // closed by child-watch.cc before it called us
+    if (self->done.IsEmpty()) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    Napi::Value code = env.Null(), sig = env.Null();
+    Napi::Value pid = Napi::Number::New(env, child);
+    if (how == FG_CHILD_EXITED) code = Napi::Number::New(env, value);
+    if (how == FG_CHILD_SIGNALED) sig = Napi::Number::New(env, value);
+    if (how == FG_CHILD_WAIT_FAILED) code = Napi::Number::New(env, -value);
+    Napi::FunctionReference done = std::move(self->done);
+    CallJs(env, done, {pid, code, sig});
+  }
+
+  FgChildWatch* watch = nullptr;
+  Napi::FunctionReference done;
+
+ private:
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (watch) fg_child_ref(watch, info.Length() > 0 && info[0].ToBoolean());
+    return info.Env().Undefined();
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (watch) fg_child_close(watch);
+    watch = nullptr;
+    done.Reset();
+    return info.Env().Undefined();
+  }
+};
+
+Napi::Value ChildWatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::FunctionReference* ctor = env.GetInstanceData<Napi::FunctionReference>();
+  Napi::Object handle = ctor->New({});
+  ChildHandle* h = ChildHandle::Unwrap(handle);
+  h->done = Napi::Persistent(info[0].As<Napi::Function>());
+  h->watch = fg_child_watch_new(LoopOf(env), ChildHandle::OnDone, h);
+  return handle;
+}
+
+Napi::Object Module(Napi::Env env, Napi::Object exports) {
+  Napi::FunctionReference* ctor = new Napi::FunctionReference(Napi::Persistent(ChildHandle::Define(env)));
+  env.SetInstanceData(ctor);
+  exports.Set("init", Napi::Function::New(env, Init));
+  exports.Set("install", Napi::Function::New(env, Install));
+  exports.Set("isInstalled", Napi::Function::New(env, IsInstalled));
+  exports.Set("trackFd", Napi::Function::New(env, TrackFd));
+  exports.Set("untrackFd", Napi::Function::New(env, UntrackFd));
+  exports.Set("severFd", Napi::Function::New(env, SeverFd));
+  exports.Set("isTracked", Napi::Function::New(env, IsTracked));
+  exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
+  exports.Set("checkPid", Napi::Function::New(env, CheckPid));
+  exports.Set("getpid", Napi::Function::New(env, GetPid));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd));
+  exports.Set("startHook", Napi::Function::New(env, StartHook));
+  exports.Set("setLoopPidCheck", Napi::Function::New(env, SetLoopPidCheck));
+  exports.Set("watchExit", Napi::Function::New(env, WatchExit));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
+  exports.Set("fork", Napi::Function::New(env, Fork));
+  exports.Set("placeHeapTogether", Napi::Function::New(env, PlaceHeapTogether));
+  exports.Set("releaseThreadpool", Napi::Function::New(env, ReleaseThreadpool));
+  exports.Set("childWatch", Napi::Function::New(env, ChildWatch));
+  exports.Set("supported", Napi::Boolean::New(env, true));
+#ifdef FG_TEST_BUILD
+  fg_add_test_exports(env, exports);
+#endif
+  return exports;
+}
+
+}  // namespace
+
+Napi::Value fg_binding_fork(const Napi::CallbackInfo& info, FgForkCall call) {
+  Napi::Env env = info.Env();
+  uv_loop_t* loop = LoopOf(env);
+  unsigned dns = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
+  ChildHandle* child = info.Length() > 1 && info[1].IsObject() ? ChildHandle::Unwrap(info[1].As<Napi::Object>()) : nullptr;
+  FgForkTimes t;
+  int err = 0;
+  pid_t pid = fg_fork_process(loop, dns, call, &t, &err);
+  // In the parent from here, only memory already written since fork(2) or bound to be (fork.h): the
+  // report, a watch made before the fork, and no return value.
+  if (pid > 0 && child && child->watch) fg_child_watch_start(child->watch, pid);
+  double* r = forkReport;
+  r[FG_REPORT_PID] = pid;
+  r[FG_REPORT_ERRNO] = err;
+  r[FG_REPORT_QUIESCE_NS] = double(t.quiesceNs);
+  r[FG_REPORT_SCAN_NS] = double(t.scanNs);
+  r[FG_REPORT_FORK_NS] = double(t.forkNs);
+  r[FG_REPORT_SYSCALL_NS] = double(t.syscallNs);
+  r[FG_REPORT_SYSCALL_CPU_NS] = double(t.syscallCpuNs);
+  r[FG_REPORT_RESTORE_NS] = double(t.restoreNs);
+  r[FG_REPORT_RANGES] = double(t.ranges);
+  r[FG_REPORT_CALLS] = double(t.calls);
+  r[FG_REPORT_ADVISE_FAILURES] = t.adviseFailures;
+  r[FG_REPORT_LOST_REQS] = t.lostReqs;
+  r[FG_REPORT_CONDVARS] = t.condvars;
+  r[FG_REPORT_QUIESCED] = t.quiesced;
+  r[FG_REPORT_QUIESCE_REUSED] = t.quiesceReused;
+  r[FG_REPORT_SCAN_REUSED] = t.scanReused;
+  r[FG_REPORT_RESTORE_ONE_BY_ONE] = t.restoreOneByOne;
+  return Napi::Value();
+}
+
+NODE_API_MODULE(pg_forkguard, Module)

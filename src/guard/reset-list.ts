@@ -1,0 +1,123 @@
+// The reset list: everything reset once per new process, before its loop first polls. Guarded pg
+// pools and clients go on it (held weakly), and so does whatever the app passes to the public
+// register() (held until unregister()). Not to be confused with the fd registry (fd-registry.ts:
+// sockets the native child handler neutralises), the pool registry (pool-registry.ts: pools per
+// tenant) or the zero-code hook (hook.ts: the pg-forkguard/register entry).
+import { IncompatiblePoolError, describe } from '../shared/errors.js';
+import { install, onNewProcess } from '../runtime/state.js';
+
+/** Anything that owns connections and knows how to let go of inherited ones. */
+export interface Resettable {
+  /** Called synchronously, with no arguments, once per new process, before its loop first polls. */
+  resetAfterFork(): void;
+}
+
+interface Entry {
+  /** Guarded pg objects are held weakly: their open sockets keep them alive while it matters. */
+  weak?: WeakRef<object>;
+  /** register()ed pools are held until unregister(): a hook object must not vanish with GC. */
+  strong?: object;
+  reset(target: object, generation: number): void;
+  label(target: object): string;
+}
+
+// Insertion-ordered: pools are reset in the order they were guarded or registered.
+const entries = new Set<Entry>();
+const registered = new Map<object, Entry>();
+// A guarded object that becomes unreachable takes its entry with it: nothing is kept for it.
+const forget = new FinalizationRegistry<Entry>((entry) => entries.delete(entry));
+
+export type GuardedEntry = Entry;
+
+/** For the guard: puts a pg pool or client on the list reset in every new process. */
+export function addGuarded(
+  target: object,
+  reset: (target: object, generation: number) => void,
+  label: (target: object) => string,
+): Entry {
+  const entry: Entry = { weak: new WeakRef(target), reset, label };
+  entries.add(entry);
+  forget.register(target, entry, entry);
+  return entry;
+}
+
+/** Takes a guarded object off the list (a standalone client whose connection closed). */
+export function removeGuarded(entry: Entry): void {
+  entries.delete(entry);
+  forget.unregister(entry);
+}
+
+/** Guarded targets still alive, in guard order. */
+export function* guardedTargets(): Generator<object> {
+  for (const e of entries) {
+    const t = e.weak?.deref();
+    if (t !== undefined) yield t;
+  }
+}
+
+function resetAll(generation: number): void {
+  for (const e of [...entries]) {
+    const target = e.weak ? e.weak.deref() : e.strong;
+    if (target === undefined) {
+      entries.delete(e);
+      continue;
+    }
+    try {
+      e.reset(target, generation);
+    } catch (err) {
+      // One pool's failure must not leave the others holding the parent's connections.
+      let label = 'a pool';
+      try {
+        label = e.label(target);
+      } catch {}
+      process.emitWarning(
+        `pg-forkguard: resetting ${label} after fork failed (the other pools were reset): ` +
+          `${(err as Error)?.stack ?? String(err)}`,
+        { code: 'FORKGUARD_RESET_FAILED' },
+      );
+    }
+  }
+}
+onNewProcess('reset', resetAll);
+
+/**
+ * Puts any pool on the reset list: `pool.resetAfterFork()` is called synchronously, with no
+ * arguments, once per new process (fork generation) in the child, before its event loop first
+ * polls, and never in the process that registered it. Registering twice is a no-op. The pool is
+ * held until unregister().
+ */
+export function register<T extends Resettable>(pool: T): T {
+  if (
+    pool === null ||
+    (typeof pool !== 'object' && typeof pool !== 'function') ||
+    typeof (pool as { resetAfterFork?: unknown }).resetAfterFork !== 'function'
+  ) {
+    const has =
+      pool !== null && (typeof pool === 'object' || typeof pool === 'function')
+        ? `; its resetAfterFork is ${describe((pool as { resetAfterFork?: unknown }).resetAfterFork)}`
+        : '';
+    throw new IncompatiblePoolError(
+      `register(pool): pool must be an object with a resetAfterFork() method (called in each forked ` +
+        `child before its event loop polls), got ${describe(pool)}${has}. For a pg.Pool or pg.Client use guard().`,
+    );
+  }
+  install();
+  if (registered.has(pool)) return pool;
+  const entry: Entry = {
+    strong: pool,
+    reset: (t) => (t as Resettable).resetAfterFork(),
+    label: (t) => `registered pool ${describe(t)}`,
+  };
+  registered.set(pool, entry);
+  entries.add(entry);
+  return pool;
+}
+
+/** Takes a pool registered with register() off the reset list. False if it was not registered. */
+export function unregister(pool: object): boolean {
+  const entry = registered.get(pool);
+  if (!entry) return false;
+  registered.delete(pool);
+  entries.delete(entry);
+  return true;
+}

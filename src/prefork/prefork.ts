@@ -1,0 +1,437 @@
+// prefork(): the pre-fork server (Unicorn, Puma, gunicorn --preload) for Node. The master loads the
+// app once, then forks workers that share its memory copy-on-write and accept directly on its
+// listening sockets; it supervises them (respawn with backoff), stops them gracefully, and replaces
+// them one at a time on reload. What runs in a worker is src/prefork-worker.ts; this file is the
+// master.
+import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
+import { type Server, type Socket, createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ForkUnsupportedError, InvalidArgumentError, PreforkError, describe } from '../shared/errors.js';
+import { fork, waitpid } from '../runtime/fork.js';
+import { native } from '../seams/addon.js';
+import { becomeWorker, type WorkerInfo } from './worker.js';
+import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
+import { assertSupported, currentPid } from '../runtime/state.js';
+
+export type { WorkerInfo } from './worker.js';
+
+export interface PreforkOptions {
+  /** How many workers (default os.availableParallelism()). */
+  workers?: number;
+  /** Called in every worker, first or replacement, before it counts as ready; may return a promise. */
+  worker?(info: WorkerInfo): void | Promise<void>;
+  /** Called in a worker that stops gracefully, once its servers have finished their requests. */
+  stop?(info: WorkerInfo): void | Promise<void>;
+  /** A worker not ready this long after its fork is killed and replaced (default 30 000 ms). */
+  readyTimeoutMs?: number;
+  /** How long a worker may take to stop gracefully before SIGKILL (default 30 000 ms). */
+  stopTimeoutMs?: number;
+  /** The wait before replacing a worker that died, doubled for each death in a row (default 100 ms)... */
+  respawnDelayMs?: number;
+  /** ...up to this (default 10 000 ms). A worker that lived `healthyAfterMs` resets the count. */
+  maxRespawnDelayMs?: number;
+  /** A worker alive this long counts as healthy: its death starts the backoff over (default 10 000 ms). */
+  healthyAfterMs?: number;
+  /** How the master settles its heap before forking, so workers share it: 'young' (one scavenge,
+   * the default), 'full' (a full collection with V8's compaction) or 'none'. See settle-heap.ts. */
+  settleHeap?: SettleHeap;
+  /** Signals that stop the master gracefully (default ['SIGTERM', 'SIGINT']); [] for none. */
+  stopSignals?: NodeJS.Signals[];
+  /** The signal that reloads (default 'SIGHUP'); null for none. */
+  reloadSignal?: NodeJS.Signals | null;
+}
+
+export interface WorkerEvent {
+  id: number;
+  pid: number;
+}
+
+/** What prefork() returns in the master. Events: 'start' (a worker forked), 'ready', 'exit'
+ * ({ id, pid, code, signal, expected }), 'respawn' ({ id, delayMs, deaths }), 'stop'. */
+export interface Master extends EventEmitter {
+  readonly isWorker: false;
+  /** The pids of the live workers (a reload briefly has one more). */
+  readonly workers: number[];
+  /** Stops every worker gracefully (SIGKILL after stopTimeoutMs); the master stays. */
+  stop(): Promise<void>;
+  /** Replaces the workers one at a time, each only once its successor is ready. */
+  reload(): Promise<void>;
+}
+
+const DEFAULTS = {
+  readyTimeoutMs: 30_000,
+  stopTimeoutMs: 30_000,
+  respawnDelayMs: 100,
+  maxRespawnDelayMs: 10_000,
+  healthyAfterMs: 10_000,
+  settleHeap: 'young' as SettleHeap,
+  stopSignals: ['SIGTERM', 'SIGINT'] as NodeJS.Signals[],
+  reloadSignal: 'SIGHUP' as NodeJS.Signals | null,
+};
+type Settings = typeof DEFAULTS & { workers: number; worker?: PreforkOptions['worker']; stop?: PreforkOptions['stop'] };
+
+/** One place a worker runs in: its id, and the process holding it now. */
+interface Slot {
+  id: number;
+  pid: number;
+  startedAt: number;
+  ready: boolean;
+  /** Deaths in a row without a healthy run. */
+  deaths: number;
+  /** Settles when this slot's current worker is ready (true) or gone first (false). */
+  onReady?: (ok: boolean) => void;
+  readyTimer?: NodeJS.Timeout;
+  respawnTimer?: NodeJS.Timeout;
+}
+
+let role: 'none' | 'master' | 'worker' = 'none';
+
+/** Which role this process has in a prefork server (for the typed errors). */
+export function preforkRole(): 'none' | 'master' | 'worker' {
+  return role;
+}
+
+function checkOptions(options: unknown): Settings {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new InvalidArgumentError(`prefork(options): options must be an object like { workers: 4 }, got ${describe(options)}.`);
+  }
+  const o = (options ?? {}) as Record<string, unknown>;
+  const known = new Set(['workers', 'worker', 'stop', ...Object.keys(DEFAULTS)]);
+  for (const key of Object.keys(o)) {
+    if (!known.has(key)) {
+      throw new InvalidArgumentError(`prefork(options): unknown option '${key}'; known are ${[...known].join(', ')}.`);
+    }
+  }
+  const positiveInt = (key: string, v: unknown, min: number): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      throw new InvalidArgumentError(`prefork(options): options.${key} must be an integer >= ${min}, got ${describe(v)}.`);
+    }
+    return v;
+  };
+  const s: Settings = { ...DEFAULTS, workers: availableParallelism() };
+  if (o.workers !== undefined) s.workers = positiveInt('workers', o.workers, 1);
+  for (const key of ['readyTimeoutMs', 'stopTimeoutMs', 'respawnDelayMs', 'maxRespawnDelayMs', 'healthyAfterMs'] as const) {
+    if (o[key] !== undefined) s[key] = positiveInt(key, o[key], key === 'respawnDelayMs' ? 0 : 1);
+  }
+  for (const key of ['worker', 'stop'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'function') {
+      throw new InvalidArgumentError(`prefork(options): options.${key} must be a function, got ${describe(o[key])}.`);
+    }
+    if (o[key] !== undefined) s[key] = o[key] as never;
+  }
+  if (o.settleHeap !== undefined) {
+    if (!settleKinds.includes(o.settleHeap as SettleHeap)) {
+      throw new InvalidArgumentError(
+        `prefork(options): options.settleHeap must be one of ${settleKinds.map((k) => `'${k}'`).join(', ')}, got ${describe(o.settleHeap)}.`,
+      );
+    }
+    s.settleHeap = o.settleHeap as SettleHeap;
+  }
+  if (o.stopSignals !== undefined) {
+    if (!Array.isArray(o.stopSignals) || o.stopSignals.some((x) => typeof x !== 'string')) {
+      throw new InvalidArgumentError(`prefork(options): options.stopSignals must be an array of signal names, got ${describe(o.stopSignals)}.`);
+    }
+    s.stopSignals = o.stopSignals as NodeJS.Signals[];
+  }
+  if (o.reloadSignal !== undefined) {
+    if (o.reloadSignal !== null && typeof o.reloadSignal !== 'string') {
+      throw new InvalidArgumentError(`prefork(options): options.reloadSignal must be a signal name or null, got ${describe(o.reloadSignal)}.`);
+    }
+    s.reloadSignal = o.reloadSignal as NodeJS.Signals | null;
+  }
+  return s;
+}
+
+function checkCanPrefork(): void {
+  if (role === 'worker') {
+    throw new PreforkError(
+      'ERR_FORKGUARD_PREFORK_IN_WORKER',
+      'prefork() was called in a prefork worker. Only the master forks workers: call prefork() once, at ' +
+        'the top level of the app, and run worker code after it when isWorker is true (or in options.worker).',
+    );
+  }
+  if (role === 'master') {
+    throw new PreforkError(
+      'ERR_FORKGUARD_PREFORK_TWICE',
+      'prefork() was already called in this process, which is the master of its workers. Call it once; ' +
+        'use the returned master to reload() or stop() them.',
+    );
+  }
+  assertSupported('prefork()');
+  if (!process.execArgv.includes('--single-threaded')) {
+    throw new ForkUnsupportedError(
+      'not-single-threaded',
+      'prefork() refused: node was not started with --single-threaded. Without it V8 runs GC on helper ' +
+        'threads a forked worker does not have, and workers hang in GC. Start the server with ' +
+        '`node --single-threaded server.js` (it cannot go in NODE_OPTIONS).',
+    );
+  }
+}
+
+/** A listening server of the app, and a copy of its socket the master keeps for later workers. */
+interface Listener {
+  server: Server;
+  fd: number;
+}
+
+// The app's listening servers: net.Server (http, https, ...) with a listening handle that has an fd.
+function appListeners(exclude: Server): Listener[] {
+  const handles = (process as unknown as { _getActiveHandles?(): unknown[] })._getActiveHandles?.() ?? [];
+  const out: Listener[] = [];
+  for (const h of handles) {
+    if (h === exclude || !(h instanceof EventEmitter) || typeof (h as Server).listen !== 'function') continue;
+    const server = h as Server & { _handle?: { fd?: number } | null };
+    const fd = server._handle?.fd;
+    if (!server.listening || typeof fd !== 'number' || fd < 0) continue;
+    const copy = native.dupFd(fd);
+    if (copy < 0) {
+      throw new PreforkError(
+        'ERR_FORKGUARD_PREFORK_LISTENER',
+        `prefork(): could not keep a copy of listening socket fd ${fd} (errno ${-copy}); check the fd limit (ulimit -n).`,
+      );
+    }
+    out.push({ server, fd: copy });
+  }
+  return out;
+}
+
+/**
+ * The pre-fork server. In each worker of the first generation it returns `{ isWorker: true, id }`;
+ * in the master, the Master that supervises them. Synchronous, like fork().
+ */
+export function prefork(options?: PreforkOptions): WorkerInfo | Master {
+  const s = checkOptions(options);
+  checkCanPrefork();
+  role = 'master';
+
+  // The workers report to the master over a unix socket (abstract on Linux: nothing to clean up).
+  // Its closing is also how a worker learns that the master is gone, even after a SIGKILL.
+  const controlPath =
+    process.platform === 'linux'
+      ? `\0pg-forkguard-prefork-${currentPid()}-${process.hrtime.bigint()}`
+      : join(tmpdir(), `pg-forkguard-prefork-${currentPid()}-${process.hrtime.bigint()}.sock`);
+  const control = createServer();
+  control.listen(controlPath);
+  const listeners = appListeners(control);
+  // The master never accepts: its servers close here, and workers listen on the copies it keeps.
+  for (const l of listeners) l.server.close();
+
+  const master = new EventEmitter() as Master & EventEmitter;
+  const slots: Slot[] = Array.from({ length: s.workers }, (_, id) => ({ id, pid: 0, startedAt: 0, ready: false, deaths: 0 }));
+  const live = new Map<number, Slot>(); // pid -> the slot it holds (or held, while it stops)
+  const connections = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let stopping: Promise<void> | undefined;
+  let reloading: Promise<void> | undefined;
+
+  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  };
+
+  control.on('connection', (socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    socket.on('error', () => {});
+    let buf = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let msg: { ready?: number; pid?: number };
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        const slot = msg.pid !== undefined ? live.get(msg.pid) : undefined;
+        if (slot && msg.ready !== undefined && slot.pid === msg.pid && !slot.ready) {
+          slot.ready = true;
+          clearTimeout(slot.readyTimer);
+          master.emit('ready', { id: slot.id, pid: slot.pid, ms: Date.now() - slot.startedAt });
+          const cb = slot.onReady;
+          slot.onReady = undefined;
+          cb?.(true);
+        }
+      }
+    });
+  });
+
+  /** Forks the worker for `slot`. In the child this returns (after becoming the worker) true. */
+  const spawn = (slot: Slot): boolean => {
+    const pid = fork();
+    if (pid === 0) {
+      enterWorker(slot.id);
+      return true;
+    }
+    slot.pid = pid;
+    slot.startedAt = Date.now();
+    slot.ready = false;
+    live.set(pid, slot);
+    slot.readyTimer = later(s.readyTimeoutMs, () => {
+      if (slot.pid === pid && !slot.ready) {
+        process.emitWarning(`pg-forkguard prefork: worker ${slot.id} (pid ${pid}) was not ready after ${s.readyTimeoutMs} ms; killing it`, {
+          code: 'FORKGUARD_WORKER_NOT_READY',
+        });
+        kill(pid, 'SIGKILL');
+      }
+    });
+    // A tick later: the first generation is forked inside prefork(), before anyone can listen.
+    process.nextTick(() => master.emit('start', { id: slot.id, pid }));
+    void waitpid(pid).then((status) => onExit(slot, pid, status.code, status.signal));
+    return false;
+  };
+
+  const onExit = (slot: Slot, pid: number, code: number | null, signal: string | null): void => {
+    live.delete(pid);
+    const current = slot.pid === pid;
+    const expected = stopping !== undefined || !current;
+    master.emit('exit', { id: slot.id, pid, code, signal, expected });
+    if (!current) return; // a worker replaced by reload: its successor holds the slot
+    clearTimeout(slot.readyTimer);
+    slot.pid = 0;
+    if (!slot.ready) {
+      const cb = slot.onReady;
+      slot.onReady = undefined;
+      cb?.(false);
+    }
+    if (stopping) return;
+    const healthy = slot.ready && Date.now() - slot.startedAt >= s.healthyAfterMs;
+    slot.deaths = healthy ? 1 : slot.deaths + 1;
+    const delayMs = Math.min(s.maxRespawnDelayMs, s.respawnDelayMs * 2 ** (slot.deaths - 1));
+    master.emit('respawn', { id: slot.id, delayMs, deaths: slot.deaths });
+    // A fresh macrotask: the replacement's fork returns 0 there, with nothing of the master's above it.
+    slot.respawnTimer = later(delayMs, () => {
+      if (!stopping && slot.pid === 0) spawn(slot);
+    });
+  };
+
+  const kill = (pid: number, signal: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+
+  const exitOf = (pid: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (!live.has(pid)) return resolve();
+      const on = (e: { pid: number }) => {
+        if (e.pid !== pid) return;
+        master.off('exit', on);
+        resolve();
+      };
+      master.on('exit', on);
+    });
+
+  const stopWorker = (pid: number): Promise<void> => {
+    const gone = exitOf(pid);
+    kill(pid, 'SIGTERM');
+    const t = later(s.stopTimeoutMs, () => kill(pid, 'SIGKILL'));
+    return gone.then(() => {
+      clearTimeout(t);
+      timers.delete(t);
+    });
+  };
+
+  /** Becomes a worker: nothing of the master's role survives in this process. */
+  const enterWorker = (id: number): void => {
+    role = 'worker';
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    for (const sig of s.stopSignals) process.off(sig, onStopSignal);
+    if (s.reloadSignal) process.off(s.reloadSignal, onReloadSignal);
+    control.close(); // this process's copy of the listening socket; the master keeps its own
+    for (const c of connections) c.destroy(); // copies of the master's ends: closing them sends nothing
+    master.removeAllListeners();
+    becomeWorker({ id, controlPath, listeners, worker: s.worker, stop: s.stop });
+  };
+
+  const stop = (): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      master.emit('stop');
+      for (const slot of slots) {
+        clearTimeout(slot.respawnTimer);
+        clearTimeout(slot.readyTimer);
+      }
+      await Promise.all([...live.keys()].map((pid) => stopWorker(pid)));
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      control.close();
+      for (const c of connections) c.destroy();
+      for (const l of listeners) {
+        try {
+          closeSync(l.fd);
+        } catch {
+          // already closed
+        }
+      }
+      for (const sig of s.stopSignals) process.off(sig, onStopSignal);
+      if (s.reloadSignal) process.off(s.reloadSignal, onReloadSignal);
+    })();
+    return stopping;
+  };
+
+  const reload = (): Promise<void> => {
+    if (stopping) return Promise.reject(new PreforkError('ERR_FORKGUARD_PREFORK_STOPPED', 'reload(): the master is stopping.'));
+    if (reloading) return reloading;
+    reloading = (async () => {
+      for (const slot of slots) {
+        if (stopping) break;
+        const old = slot.pid;
+        const ready = new Promise<boolean>((resolve) => (slot.onReady = resolve));
+        clearTimeout(slot.respawnTimer);
+        await new Promise<void>((resolve) =>
+          setImmediate(() => {
+            // A fresh macrotask, as for a respawn: in the new worker this returns to the loop.
+            if (spawn(slot)) return;
+            resolve();
+          }),
+        );
+        if (!(await ready)) {
+          throw new PreforkError(
+            'ERR_FORKGUARD_PREFORK_RELOAD_FAILED',
+            `reload(): the new worker ${slot.id} died before it was ready; the workers not yet replaced keep running.`,
+          );
+        }
+        if (old > 0) void stopWorker(old);
+      }
+    })().finally(() => {
+      reloading = undefined;
+    });
+    return reloading;
+  };
+
+  const onStopSignal = (): void => {
+    void stop().then(() => process.exit(0));
+  };
+  const onReloadSignal = (): void => {
+    reload().catch((err) => process.emitWarning(`pg-forkguard prefork: ${(err as Error).message}`, { code: 'FORKGUARD_RELOAD_FAILED' }));
+  };
+
+  Object.defineProperties(master, {
+    isWorker: { value: false, enumerable: true },
+    workers: { get: () => [...live.keys()], enumerable: true },
+    stop: { value: stop },
+    reload: { value: reload },
+  });
+
+  settleHeap(s.settleHeap);
+  for (const slot of slots) {
+    if (spawn(slot)) return { isWorker: true, id: slot.id };
+  }
+  for (const sig of s.stopSignals) process.on(sig, onStopSignal);
+  if (s.reloadSignal) process.on(s.reloadSignal, onReloadSignal);
+  return master;
+}

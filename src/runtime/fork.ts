@@ -1,0 +1,416 @@
+import { ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import { inspect } from 'node:util';
+import { isMainThread, type Worker } from 'node:worker_threads';
+import * as inspector from 'node:inspector';
+import {
+  ForkFailedError,
+  ForkUnsupportedError,
+  InvalidArgumentError,
+  NotAChildError,
+  describe,
+} from '../shared/errors.js';
+import { channels, publish } from '../shared/diagnostics.js';
+import { native, type ChildWatch, type ForkReportSlots } from '../seams/addon.js';
+import {
+  assertSupported,
+  currentPid,
+  enterNewProcess,
+  facts,
+  forkGeneration,
+  install,
+  onNewProcess,
+  setDrainedHandler,
+} from './state.js';
+
+export interface ForkOptions {
+  /** Fork even where it is known to be unsafe (worker threads, inspector, no --single-threaded). */
+  unsafe?: boolean;
+}
+
+export interface ForkHooks {
+  /** In the parent, just before the fork. */
+  before?(): void;
+  /** In the parent, just after, with the child's pid. */
+  parent?(pid: number): void;
+  /** In every new process (fork() or a fork by other native code), before its loop first polls. */
+  child?(): void;
+}
+
+export interface ExitStatus {
+  /** Exit code, or null when a signal ended the child. */
+  code: number | null;
+  /** Signal name ('SIGKILL'), or null. */
+  signal: string | null;
+}
+
+// Workers started after this module loaded are counted; Node has no API that lists them all.
+let liveWorkers = 0;
+process.on('worker', (worker: Worker) => {
+  liveWorkers++;
+  // Its loop shares the threadpool that the last fork() may still hold parked, and ours does not
+  // count its requests (native/threadpool.h).
+  if (mayHoldThreadpool) native.releaseThreadpool();
+  worker.once('exit', () => {
+    liveWorkers--;
+  });
+});
+
+const hooks = new Set<ForkHooks>();
+onNewProcess('child', () => {
+  for (const h of [...hooks]) callHook(h, 'child');
+});
+
+function callHook(h: ForkHooks, which: 'before' | 'parent' | 'child', pid?: number): void {
+  const fn = h[which];
+  if (!fn) return;
+  try {
+    if (which === 'parent') fn.call(h, pid as never);
+    else (fn as () => void).call(h);
+  } catch (err) {
+    process.emitWarning(`pg-forkguard: an onFork '${which}' hook threw: ${(err as Error)?.stack ?? err}`, {
+      code: 'FORKGUARD_HOOK_FAILED',
+    });
+  }
+}
+
+/**
+ * Registers hooks that run around fork(): `before` in the parent, then `parent(pid)` there or
+ * `child()` in the child. Hooks are synchronous; one that throws is reported with
+ * process.emitWarning and does not stop the others. Returns a function that unsubscribes.
+ */
+export function onFork(h: ForkHooks): () => void {
+  if (h === null || typeof h !== 'object') {
+    throw new InvalidArgumentError(`onFork(hooks): hooks must be an object like { before, parent, child }, got ${describe(h)}.`);
+  }
+  for (const key of ['before', 'parent', 'child'] as const) {
+    if (h[key] !== undefined && typeof h[key] !== 'function') {
+      throw new InvalidArgumentError(`onFork(hooks): hooks.${key} must be a function, got ${describe(h[key])}.`);
+    }
+  }
+  const known = new Set(['before', 'parent', 'child']);
+  for (const key of Object.keys(h)) {
+    if (!known.has(key)) throw new InvalidArgumentError(`onFork(hooks): unknown hook '${key}'; use before, parent or child.`);
+  }
+  const own = { ...h };
+  hooks.add(own);
+  return () => {
+    hooks.delete(own);
+  };
+}
+
+function refuse(reason: string, message: string): never {
+  throw new ForkUnsupportedError(reason, `fork() refused: ${message} Pass { unsafe: true } to fork anyway.`);
+}
+
+function checkSafe(options: ForkOptions): void {
+  if (process.platform !== 'linux' && process.platform !== 'darwin') {
+    throw new ForkUnsupportedError(
+      'platform',
+      `fork() is not available on ${process.platform}: only Linux and macOS have fork(2). Use child_process.fork() instead.`,
+    );
+  }
+  assertSupported('fork()');
+  const uv = facts!.uv;
+  if (!uv.layoutKnown) {
+    // Not even { unsafe: true }: fork() would read libuv's private fields at unknown offsets.
+    throw new ForkUnsupportedError(
+      'libuv',
+      `fork() refused: this Node runs libuv ${uv.runtime} (pg-forkguard was built against ${uv.headers}); ` +
+        `pg-forkguard knows the private layout of libuv ${uv.known} only, and fork() must read it. ` +
+        `Upgrade pg-forkguard, or use a Node whose libuv it knows (process.versions.uv).`,
+    );
+  }
+  if (options.unsafe) return;
+  if (!isMainThread) {
+    refuse('worker-thread', 'called from a worker thread; only the main thread can carry on in the child.');
+  }
+  if (liveWorkers > 0) {
+    refuse(
+      'workers-alive',
+      `${liveWorkers} worker thread(s) are running; the child would hold their locks with no thread ` +
+        `to release them. Terminate them (worker.terminate()) before forking.`,
+    );
+  }
+  if (inspector.url() !== undefined) {
+    refuse('inspector', 'the inspector is active; its thread does not exist in the child. Call inspector.close() first.');
+  }
+  if (!process.execArgv.includes('--single-threaded')) {
+    refuse(
+      'not-single-threaded',
+      'node was not started with --single-threaded. Without it V8 runs GC on helper threads the child ' +
+        'does not have, and children hang in GC (about 1 fork in 5 measured). Start node with ' +
+        '`node --single-threaded app.js` (it cannot go in NODE_OPTIONS).',
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children and waitpid.
+
+// The one table of fork()'s children: the native side only holds each one's watch (child-watch.h).
+interface Child {
+  watch: ChildWatch;
+  status?: ExitStatus;
+  waiters: Array<(s: ExitStatus) => void>;
+}
+const children = new Map<number, Child>();
+
+const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+
+// Made before the fork, entered in the table after it: in the parent, every page written after
+// fork(2) is a copy-on-write fault while the child shares it (native/fork.h), so fork() allocates
+// nothing it can allocate before.
+function newChild(): Child {
+  const child = { waiters: [] } as unknown as Child;
+  child.watch = native.childWatch((pid, code, signal) => {
+    const status: ExitStatus = {
+      code: code !== null && code >= 0 ? code : null,
+      signal: signal === null ? null : (signalNames.get(signal) ?? `SIG${signal}`),
+    };
+    child.status = status;
+    if (child.waiters.length > 0) {
+      children.delete(pid);
+      for (const w of child.waiters.splice(0)) w(status);
+    }
+  });
+  return child;
+}
+
+/**
+ * Resolves when `pid`, a child made by fork(), has exited, with its exit code or signal. Children are
+ * reaped at SIGCHLD, through libuv's own signal handling (as child_process's are), by waitpid on
+ * their pids only: child_process's own children are never touched. A pending waitpid keeps the loop
+ * alive.
+ */
+export function waitpid(pid: number): Promise<ExitStatus> {
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) {
+    throw new InvalidArgumentError(`waitpid(pid): pid must be a positive integer returned by fork(), got ${describe(pid)}.`);
+  }
+  assertSupported('waitpid()');
+  const child = children.get(pid);
+  if (!child) throw new NotAChildError(pid);
+  if (child.status) {
+    children.delete(pid);
+    return Promise.resolve(child.status);
+  }
+  child.watch.ref(true);
+  return new Promise((resolve) => {
+    child.waiters.push(resolve);
+  });
+}
+
+// In a new process the parent's children are not ours: forget them.
+onNewProcess('reset', () => {
+  for (const child of children.values()) child.watch.close();
+  children.clear();
+  releaseInheritedSubprocesses();
+});
+
+/**
+ * Nor are the parent's child_process children: only their parent can wait for them, so their
+ * 'exit' never comes here and a ref'd one would keep this process alive for as long as it runs.
+ * Their stdout/stderr pipes, read here too, would split the subprocess's output between the two
+ * processes, and their IPC channel its messages. This process lets go of its copies: unref'd, stdio
+ * destroyed, IPC no longer read. Closing a copy of a pipe sends nothing; the parent's is untouched.
+ */
+function releaseInheritedSubprocesses(): void {
+  const active = (process as unknown as { _getActiveHandles?(): unknown[] })._getActiveHandles?.() ?? [];
+  for (const sub of active) {
+    if (!(sub instanceof ChildProcess) || sub.exitCode !== null || sub.signalCode !== null) continue;
+    sub.unref();
+    for (const stream of sub.stdio) if (stream && !stream.destroyed) stream.destroy();
+    const channel = (sub as { channel?: { readStop?(): void; unref?(): void } | null }).channel;
+    channel?.readStop?.();
+    channel?.unref?.();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaving a fork() child. Node's own exit paths join threads that do not exist in the child, and a
+// drained loop hangs in NodePlatform::DrainTasks; so the child ends through _exit, after doing
+// what Node would have done ('beforeExit', 'exit').
+
+type ExitingProcess = NodeJS.Process & { _exiting?: boolean; reallyExit(code?: number): never };
+
+function exitCode(): number {
+  const c = Number(process.exitCode ?? 0);
+  return Number.isInteger(c) ? c : 1;
+}
+
+function emitExitAndLeave(code: number): never {
+  const p = process as ExitingProcess;
+  if (!p._exiting) {
+    p._exiting = true;
+    try {
+      process.emit('exit', code);
+    } catch (err) {
+      process.stderr.write(`${inspect(err)}\n`);
+      native.exitNow(7);
+    }
+  }
+  native.exitNow(process.exitCode === undefined ? code : exitCode());
+}
+
+function onDrained(phase: 'beforeExit' | 'exit'): void {
+  if (phase === 'beforeExit') {
+    process.emit('beforeExit', exitCode());
+    return;
+  }
+  emitExitAndLeave(exitCode());
+}
+
+function becomeChild(): void {
+  const p = process as ExitingProcess;
+  // process.exit() emits 'exit' and then calls process.reallyExit: take over at that point.
+  p.reallyExit = ((code?: number) => native.exitNow(code ?? 0)) as never;
+  if (!process.hasUncaughtExceptionCaptureCallback()) {
+    process.setUncaughtExceptionCaptureCallback((err) => {
+      if (process.listenerCount('uncaughtException') > 0) {
+        (process.emit as (event: string, ...args: unknown[]) => boolean)('uncaughtException', err, 'uncaughtException');
+        return;
+      }
+      // What Node prints for an uncaught exception, then its exit code 1.
+      process.stderr.write(`${inspect(err)}\n\nNode.js ${process.version}\n`);
+      process.exitCode = 1;
+      emitExitAndLeave(1);
+    });
+  }
+  setDrainedHandler(onDrained);
+  native.watchExit();
+}
+
+/** The fork(2) call itself, as the addon makes it: its own fork() normally; the test build's
+ * other ways in tests (test/support/native-test.ts), which is why fork() takes it as a parameter.
+ * It leaves the pid (0 in the child, -1 with errno) in the report and starts `watch` in the parent. */
+export type ForkCall = (dnsInFlight: number, watch: ChildWatch) => void;
+
+const systemFork: ForkCall = native.fork;
+
+// fork()'s report (native/fork.h): the addon writes it at each fork, JS reads what it needs.
+const report = facts?.report ? new Float64Array(facts.report) : new Float64Array(0);
+/** A value of the last fork's report, in this process (native/fork.h). */
+export function reported(key: keyof ForkReportSlots): number {
+  return report[facts!.forkReport[key]]!;
+}
+
+// Read once, at the first fork(). The child's becomeChild() sets an uncaught-exception capture
+// callback, and Node's setter writes process.report, which loads the report module on first use: in
+// every child, that was 130 page faults and 8-10 ms of a prefork worker's start (2 cores). Loaded
+// before the first fork, the children inherit it. Reading it again costs 7 page faults.
+let reportModuleLoaded = false;
+
+/**
+ * fork() with the fork(2) call given: checks, hooks, the call, then the child's or the parent's
+ * side. `announce`: run the new-process work in the child now (false: leave it to the loop hook,
+ * as after a fork by foreign code).
+ */
+export function forkVia(options: ForkOptions | undefined, call: ForkCall, announce = true): number {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new InvalidArgumentError(`fork(options): options must be an object like { unsafe: true }, got ${describe(options)}.`);
+  }
+  if (options?.unsafe !== undefined && typeof options.unsafe !== 'boolean') {
+    throw new InvalidArgumentError(`fork(options): options.unsafe must be a boolean, got ${describe(options.unsafe)}.`);
+  }
+  checkSafe(options ?? {});
+  install();
+  // A fork that happened behind our back must be settled before we fork again.
+  enterNewProcess();
+  if (hooks.size > 0) for (const h of [...hooks]) callHook(h, 'before');
+  if (!reportModuleLoaded) {
+    void process.report;
+    reportModuleLoaded = true;
+  }
+  const parentPid = currentPid();
+  const child = newChild();
+  const slots = facts!.forkReport;
+  // Asked now: after the fork even a getter's call writes pages (its frame, its feedback).
+  const publishing = channels.fork.hasSubscribers;
+  call(dnsRequestsInFlight(), child.watch);
+  // From here in the parent, while the child shares every page, each page written is a copy-on-write
+  // fault (native/fork.h): reads of the report, one table entry, functions called only when needed.
+  const pid = report[slots.pid]!;
+  if (pid === 0) {
+    child.watch.close();
+    becomeChild();
+    if (announce) enterNewProcess();
+    publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration() }));
+    return 0;
+  }
+  if (pid < 0) {
+    child.watch.close();
+    const errno = report[slots.errno]!;
+    const what =
+      errno === constants.errno.EAGAIN
+        ? 'the process limit was reached (EAGAIN)'
+        : errno === constants.errno.ENOMEM
+          ? 'out of memory (ENOMEM)'
+          : 'the system call failed';
+    throw new ForkFailedError(errno, what);
+  }
+  // The watch is running (the addon started it): the child is in the table from here.
+  children.set(pid, child);
+  if (report[slots.quiesced] === 0) {
+    process.emitWarning(
+      `pg-forkguard: fork() went ahead after ${facts!.limits.quiesceTimeoutMs} ms with threadpool work still running ` +
+        `(a slow fs or dns call?). That work's libuv state is undefined in the child.`,
+      { code: 'FORKGUARD_THREADPOOL_BUSY' },
+    );
+  }
+  if (!mayHoldThreadpool) releaseThreadpoolAtExit();
+  // Worker threads' loops share the threadpool, and ours does not count their requests.
+  if (liveWorkers > 0) native.releaseThreadpool();
+  if (publishing) publishParent(parentPid, pid);
+  if (hooks.size > 0) for (const h of [...hooks]) callHook(h, 'parent', pid);
+  return pid;
+}
+
+function publishParent(parentPid: number, pid: number): void {
+  publish(channels.fork, () => ({
+    role: 'parent',
+    pid: parentPid,
+    parentPid,
+    childPid: pid,
+    generation: forkGeneration(),
+    timings: {
+      quiesceMs: reported('quiesceNs') / 1e6,
+      quiesceReused: reported('quiesceReused') !== 0,
+      scanMs: reported('scanNs') / 1e6,
+      forkMs: reported('forkNs') / 1e6,
+      syscallMs: reported('syscallNs') / 1e6,
+      restoreMs: reported('restoreNs') / 1e6,
+      ranges: reported('ranges'),
+      calls: reported('calls'),
+      scanReused: reported('scanReused') !== 0,
+      restoreOneByOne: reported('restoreOneByOne') !== 0,
+      condvars: reported('condvars'),
+    },
+  }));
+}
+
+// The parent keeps the threadpool parked while its loop needs no thread (native/threadpool.h). Node's
+// exit joins those threads: a process that exits while they are parked lets them go first.
+let mayHoldThreadpool = false;
+function releaseThreadpoolAtExit(): void {
+  mayHoldThreadpool = true;
+  process.prependListener('exit', () => native.releaseThreadpool());
+}
+
+// DNS lookups in flight: those still queued in libuv's threadpool never complete in the child.
+// Only JS sees them (as ReqWraps); the addon subtracts the ones already complete.
+function dnsRequestsInFlight(): number {
+  let n = 0;
+  for (const r of process.getActiveResourcesInfo()) {
+    if (r === 'GetAddrInfoReqWrap' || r === 'GetNameInfoReqWrap') n++;
+  }
+  return n;
+}
+
+/**
+ * fork(2) for Node: returns 0 in the child and the child's pid in the parent. The child runs on
+ * with the parent's state, its event loop re-armed, process.pid corrected and every tracked socket
+ * neutralised. It ends through process.exit(), when its loop drains, or on an uncaught error.
+ */
+export function fork(options?: ForkOptions): number {
+  return forkVia(options, systemFork);
+}
