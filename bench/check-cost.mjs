@@ -1,6 +1,7 @@
 // What the checkout check costs: the generation/canary check every checkout and query runs (two
 // memory loads), debug mode's check (plus a real getpid()), and an N-API call doing getpid for scale.
-import { native } from '../dist/seams/addon.js';
+import '../test/support/test-addon.cjs'; // the test build, first: it has getpid()
+import { getpidCall } from '../test/support/native-test.js';
 import { forkedSinceLastCheck, forkedSinceLastPidCheck, install } from '../dist/runtime/state.js';
 import { emit, median, ns } from './lib.mjs';
 
@@ -22,5 +23,5 @@ emit({
   loopNs: empty,
   checkNs: perCall(forkedSinceLastCheck),
   debugCheckNs: perCall(forkedSinceLastPidCheck),
-  napiGetpidNs: perCall(() => native.getpid() === 0),
+  napiGetpidNs: perCall(() => getpidCall() === 0),
 });

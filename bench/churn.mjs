@@ -5,7 +5,7 @@
 //   node --expose-gc bench/churn.mjs guarded|bare [cycles]
 import pg from 'pg';
 import { guard } from '../dist/index.js';
-import { nativeCounters } from '../dist/runtime/state.js';
+import { nativeCounters } from '../test/support/native-test.js';
 import { emit } from './lib.mjs';
 import { startStub } from './stub-server.mjs';
 

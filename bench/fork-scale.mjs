@@ -14,7 +14,7 @@
 // the `pgforkguard:fork` channel publishes, without a subscriber. With one, fork() also builds the
 // message, after fork(2), while the child shares every page; that is a cost of watching, which a
 // process that does not subscribe never pays, so it is measured apart (withSubscriber).
-import { reported } from '../dist/runtime/fork.js';
+import { reported } from '../test/support/native-test.js';
 import { fork, waitpid } from '../dist/index.js';
 import { emit, median, ns, recordForkTimings } from './lib.mjs';
 

@@ -1,3 +1,8 @@
+// The package's entry point (CommonJS; src/esm.mts re-exports these very objects for ESM).
+import { wire } from './wiring.js';
+
+wire();
+
 export { install, isInstalled, forkGeneration, currentPid } from './runtime/state.js';
 export { trackFd, untrackFd, isTracked } from './runtime/fd-registry.js';
 export { fork, onFork, waitpid, type ForkOptions, type ForkHooks, type ExitStatus } from './runtime/fork.js';

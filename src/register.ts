@@ -1,14 +1,17 @@
-// Zero-code guarding: `node --import pg-forkguard/register app.mjs` (ESM apps) or
+// The zero-code entry: `node --import pg-forkguard/register app.mjs` (ESM apps) or
 // `node -r pg-forkguard/register app.js` (CommonJS). Every pg.Pool and pg.Client is guarded from
 // its first use, however the app loads pg (import, `import { Pool } from 'pg'`, require) and
 // wherever it is installed (node_modules, pnpm's store, a symlinked workspace), pg.native included.
 // It works in this thread, at the point CommonJS compiles pg's entry module (pg's ESM entry is a
 // wrapper over it), so it needs no module loader thread, which a forked child would not have.
 //   PG_FORKGUARD_DEBUG=1: debug mode; PG_FORKGUARD_PREFILL=<n>: prefill for every pool.
-import Module from 'node:module';
 import { type PgExports, hookClass, hookPg, hookedCopies } from './auto-guard/auto-guard.js';
 import { onFork } from './runtime/fork.js';
-import { isPgClientClass } from './seams/pg.js';
+import { isPgClientClass, isPoolClass } from './seams/pg.js';
+import { loadedModules, wrapCompileJs } from './seams/node.js';
+import { wire } from './wiring.js';
+
+wire();
 
 // pg's entry is <pg>/lib/index.js, whatever the directory is called; it is recognised by what it
 // exports (own data properties only: no getter of another module is run).
@@ -17,37 +20,30 @@ const ENTRY = /[\\/]lib[\\/]index\.js$/;
 function isPgEntry(filename: string, exports: unknown): exports is PgExports {
   if (!ENTRY.test(filename) || exports === null || typeof exports !== 'object') return false;
   const own = (key: string): unknown => Object.getOwnPropertyDescriptor(exports, key)?.value;
-  const Pool = own('Pool') as (Function & { prototype?: Record<string, unknown> }) | undefined;
-  return (
-    isPgClientClass(own('Client')) &&
-    typeof Pool === 'function' &&
-    typeof Pool.prototype?._pulseQueue === 'function' &&
-    typeof own('types') === 'object'
-  );
+  return isPgClientClass(own('Client')) && isPoolClass(own('Pool')) && typeof own('types') === 'object';
 }
 
-type Extension = (module: { exports: unknown }, filename: string) => unknown;
-const extensions = (Module as unknown as { _extensions: Record<string, Extension> })._extensions;
-const compileJs = extensions['.js']!;
-extensions['.js'] = function (this: unknown, module, filename) {
-  const result = compileJs.call(this, module, filename);
-  try {
-    const exported = module.exports;
-    if (typeof exported === 'function') hookClass(exported);
-    else if (isPgEntry(filename, exported)) hookPg(exported);
-  } catch (err) {
-    // Looking at another module's exports must never break loading it (a getter that throws).
-    process.emitWarning(`pg-forkguard/register: could not inspect ${filename}: ${(err as Error)?.message ?? err}`, {
-      code: 'FORKGUARD_UNGUARDED',
-    });
-  }
-  return result;
-};
+wrapCompileJs(
+  (compileJs) =>
+    function (this: unknown, module, filename) {
+      const result = compileJs.call(this, module, filename);
+      try {
+        const exported = module.exports;
+        if (typeof exported === 'function') hookClass(exported);
+        else if (isPgEntry(filename, exported)) hookPg(exported);
+      } catch (err) {
+        // Looking at another module's exports must never break loading it (a getter that throws).
+        process.emitWarning(`pg-forkguard/register: could not inspect ${filename}: ${(err as Error)?.message ?? err}`, {
+          code: 'FORKGUARD_UNGUARDED',
+        });
+      }
+      return result;
+    },
+);
 
 // A copy of pg loaded before this file (a require earlier in the same -r list) is patched now.
-const cache = (Module as unknown as { _cache: Record<string, { exports: unknown } | undefined> })._cache;
-for (const [filename, mod] of Object.entries(cache)) {
-  if (mod && isPgEntry(filename, mod.exports)) hookPg(mod.exports);
+for (const [filename, mod] of loadedModules()) {
+  if (isPgEntry(filename, mod.exports)) hookPg(mod.exports);
 }
 
 // A pg bundled into one file never passes through the loader: say so when it would matter.

@@ -16,7 +16,7 @@ import {
   unregister,
 } from '../dist/index.js';
 import { setRegistryLimit } from './support/native-test.js';
-import { nativeCounters } from '../dist/runtime/state.js';
+import { nativeCounters } from './support/native-test.js';
 
 const db = inject('pg');
 const opened: Array<{ end(): Promise<void> }> = [];

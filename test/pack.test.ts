@@ -36,7 +36,7 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     const cjs = execFileSync(
       process.execPath,
       ['-e', `const fg = require('pg-forkguard'); fg.install(); console.log(JSON.stringify({ installed: fg.isInstalled(), binary: Object.keys(require.cache).filter((k) => k.endsWith('.node')), exports: Object.keys(Object.values(require.cache).find((m) => m.id.endsWith('.node')).exports).sort() }))`],
-      { cwd: app, encoding: 'utf8', env: { ...process.env, PG_FORKGUARD_ADDON: '' } },
+      { cwd: app, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
     );
     const r = JSON.parse(cjs);
     expect(r.installed).toBe(true);
@@ -44,14 +44,14 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     expect(r.binary[0]).toContain(join('node_modules', 'pg-forkguard', 'prebuilds'));
     // The shipped addon exports the API and nothing test-only.
     expect(r.exports).toEqual(
-      ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'getpid', 'init', 'install', 'isInstalled', 'isTracked', 'placeHeapTogether',
-        'releaseThreadpool', 'setLoopPidCheck', 'severFd', 'startHook', 'supported', 'trackFd', 'untrackFd', 'watchExit', 'childWatch'].sort(),
+      ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'init', 'install', 'isInstalled', 'isTracked', 'placeHeapTogether',
+        'releaseThreadpool', 'setLoopPidCheck', 'neutraliseFd', 'startHook', 'supported', 'trackFd', 'untrackFd', 'watchExit', 'childWatch'].sort(),
     );
 
     const esm = execFileSync(
       process.execPath,
       ['--input-type=module', '-e', `import { guard, isInstalled, install } from 'pg-forkguard'; install(); console.log(typeof guard, isInstalled())`],
-      { cwd: app, encoding: 'utf8', env: { ...process.env, PG_FORKGUARD_ADDON: '' } },
+      { cwd: app, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
     );
     expect(esm.trim()).toBe('function true');
   });
@@ -68,7 +68,7 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     rmSync(join(noPrebuild, 'prebuilds'), { recursive: true, force: true });
     const script = JSON.parse(readFileSync(join(noPrebuild, 'package.json'), 'utf8')).scripts.install;
     // A compile would fail here: no headers, no network.
-    const env = { ...process.env, npm_config_nodedir: '/nonexistent', npm_config_offline: 'true', PG_FORKGUARD_ADDON: '' };
+    const env = { ...process.env, npm_config_nodedir: '/nonexistent', npm_config_offline: 'true', NODE_OPTIONS: '' };
     const win = spawnSync('sh', ['-c', script], { cwd: noPrebuild, encoding: 'utf8', env: { ...env, NODE_OPTIONS: `--require ${preload}` }, timeout: 120_000 });
     expect(win.status, win.stderr).toBe(0);
     expect(existsSync(join(noPrebuild, 'build'))).toBe(false);

@@ -136,7 +136,6 @@ int fg_core_installed(void) { return installed; }
 volatile uint32_t* fg_state(void) { return state_page; }
 volatile uint32_t* fg_canary(void) { return canary_page; }
 int fg_canary_supported(void) { return canary_ok; }
-uint32_t fg_tracked_count(void) { return entry_count; }
 
 int fg_is_tracked(int fd) {
   return fd >= 0 && fd < FG_FD_INDEX_LIMIT && index_of[fd] != 0;
@@ -235,7 +234,7 @@ int fg_neutralise_all(void) {
   return done;
 }
 
-int fg_sever(int fd) {
+int fg_neutralise_fd(int fd) {
   int flags, rc = FG_OK;
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return FG_ERR_BAD_FD;

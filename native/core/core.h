@@ -15,37 +15,8 @@
 extern "C" {
 #endif
 
-/* Slots of the shared state page that JS reads through a Uint32Array. */
-enum {
-  FG_STATE_GENERATION = 0,   /* bumped in every child (atfork or canary) */
-  FG_STATE_PID = 1,          /* the real pid, written in every child */
-  FG_STATE_NEUTRALISED = 2,  /* fds neutralised in this process by the last child handler */
-  FG_STATE_FAILED = 3,       /* fds that could not be neutralised (see fg_neutralise_all) */
-  FG_STATE_TRACKED = 4,      /* fds currently in the registry */
-  FG_STATE_ANNOUNCED = 5,    /* the generation JS has run its new-process work for (JS writes it) */
-  FG_STATE_SLOTS = 16
-};
-
-/* Slots of the canary page (advised MADV_WIPEONFORK: the kernel zeroes it in every child). */
-enum {
-  FG_CANARY_TOKEN = 0,
-  FG_CANARY_SLOTS = 16
-};
-
-#define FG_REGISTRY_CAPACITY 65536
-#define FG_FD_INDEX_LIMIT (1 << 20) /* Linux's default fs.nr_open: no fd can be larger */
-
-/* Results of fg_track / fg_untrack. */
-enum {
-  FG_OK = 0,
-  FG_ERR_BAD_FD = -1,       /* fstat failed: not an open fd */
-  FG_ERR_NOT_SOCKET = -2,   /* open, but not a socket */
-  FG_ERR_FULL = -3,         /* FG_REGISTRY_CAPACITY reached */
-  FG_ERR_RANGE = -4,        /* fd number beyond FG_FD_INDEX_LIMIT */
-  FG_ERR_NOT_TRACKED = -5,
-  FG_ERR_NO_DEAD_SOCKET = -6,
-  FG_ERR_NO_CANARY = -7     /* the OS cannot wipe a page on fork (no MADV_WIPEONFORK) */
-};
+/* The state page's slots, the result codes and the limits: facts.h. */
+#include "facts.h"
 
 /* One-time set-up (not signal-safe, call from JS thread): maps the state and canary pages and
  * creates the dead socket. Returns FG_OK or a negative FG_ERR_*; errno explains system failures.
@@ -62,7 +33,6 @@ int fg_canary_supported(void);
 
 int fg_track(int fd);
 int fg_untrack(int fd);
-uint32_t fg_tracked_count(void);
 int fg_is_tracked(int fd);
 
 /* Replaces every tracked fd whose identity still matches with the dead socket. Async-signal-safe.
@@ -72,7 +42,7 @@ int fg_neutralise_all(void);
 /* Replaces one fd with the dead socket now, whether tracked or not: for a connection that reached
  * this process only after the fork (a connect that completed in the parent's threadpool, its
  * callback run here). Not for the atfork handler. Returns FG_OK or a negative FG_ERR_*. */
-int fg_sever(int fd);
+int fg_neutralise_fd(int fd);
 
 /* What a new process runs first: neutralise, store the real pid, bump the generation, re-arm the
  * canary. Async-signal-safe. */

@@ -62,42 +62,18 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("rc", Napi::Number::New(env, rc));
   out.Set("errno", Napi::Number::New(env, rc == 0 ? 0 : errno));
-  out.Set("codes", Numbers(env, {{"ok", FG_OK},
-                                 {"badFd", FG_ERR_BAD_FD},
-                                 {"notSocket", FG_ERR_NOT_SOCKET},
-                                 {"full", FG_ERR_FULL},
-                                 {"range", FG_ERR_RANGE},
-                                 {"notTracked", FG_ERR_NOT_TRACKED},
-                                 {"noDeadSocket", FG_ERR_NO_DEAD_SOCKET},
-                                 {"noCanary", FG_ERR_NO_CANARY}}));
-  out.Set("slots", Numbers(env, {{"generation", FG_STATE_GENERATION},
-                                 {"pid", FG_STATE_PID},
-                                 {"neutralised", FG_STATE_NEUTRALISED},
-                                 {"failed", FG_STATE_FAILED},
-                                 {"tracked", FG_STATE_TRACKED},
-                                 {"announced", FG_STATE_ANNOUNCED},
-                                 {"canaryToken", FG_CANARY_TOKEN}}));
-  out.Set("forkReport", Numbers(env, {{"pid", FG_REPORT_PID},
-                                      {"errno", FG_REPORT_ERRNO},
-                                      {"quiesceNs", FG_REPORT_QUIESCE_NS},
-                                      {"scanNs", FG_REPORT_SCAN_NS},
-                                      {"forkNs", FG_REPORT_FORK_NS},
-                                      {"syscallNs", FG_REPORT_SYSCALL_NS},
-                                      {"syscallCpuNs", FG_REPORT_SYSCALL_CPU_NS},
-                                      {"restoreNs", FG_REPORT_RESTORE_NS},
-                                      {"ranges", FG_REPORT_RANGES},
-                                      {"calls", FG_REPORT_CALLS},
-                                      {"adviseFailures", FG_REPORT_ADVISE_FAILURES},
-                                      {"lostReqs", FG_REPORT_LOST_REQS},
-                                      {"condvars", FG_REPORT_CONDVARS},
-                                      {"quiesced", FG_REPORT_QUIESCED},
-                                      {"quiesceReused", FG_REPORT_QUIESCE_REUSED},
-                                      {"scanReused", FG_REPORT_SCAN_REUSED},
-                                      {"restoreOneByOne", FG_REPORT_RESTORE_ONE_BY_ONE},
-                                      {"length", FG_REPORT_SLOTS}}));
-  out.Set("limits", Numbers(env, {{"registryCapacity", FG_REGISTRY_CAPACITY},
-                                  {"fdIndexLimit", FG_FD_INDEX_LIMIT},
-                                  {"quiesceTimeoutMs", FG_QUIESCE_TIMEOUT_MS}}));
+#define FG_X_ENTRY(NAME, js, value) {#js, double(value)},
+#define FG_X_CODE(NAME, js, value) {#js, double(FG_##NAME)},
+#define FG_X_SLOT(NAME, js, value) {#js, double(FG_STATE_##NAME)},
+#define FG_X_REPORT(NAME, js, value) {#js, double(FG_REPORT_##NAME)},
+  out.Set("codes", Numbers(env, {FG_CODE_LIST(FG_X_CODE)}));
+  out.Set("slots", Numbers(env, {FG_STATE_LIST(FG_X_SLOT){"canaryToken", FG_CANARY_TOKEN}}));
+  out.Set("forkReport", Numbers(env, {FG_REPORT_LIST(FG_X_REPORT){"length", FG_REPORT_SLOTS}}));
+  out.Set("limits", Numbers(env, {FG_LIMIT_LIST(FG_X_ENTRY)}));
+#undef FG_X_ENTRY
+#undef FG_X_CODE
+#undef FG_X_SLOT
+#undef FG_X_REPORT
   unsigned v = fg_uv_runtime_version();
   Napi::Object uv = Napi::Object::New(env);
   uv.Set("runtime", VersionString((v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff));
@@ -121,14 +97,13 @@ Napi::Value TrackFd(const Napi::CallbackInfo& info) { return Napi::Number::New(i
 Napi::Value UntrackFd(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_untrack(FdArg(info)) == FG_OK);
 }
-// severFd(fd): the dead socket over fd now (see fg_sever). Returns 0 or a negative code.
-Napi::Value SeverFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fg_sever(FdArg(info))); }
+// neutraliseFd(fd): the dead socket over fd now (see fg_neutralise_fd). Returns 0 or a negative code.
+Napi::Value NeutraliseFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fg_neutralise_fd(FdArg(info))); }
 Napi::Value IsTracked(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_is_tracked(FdArg(info)) != 0);
 }
 Napi::Value CheckCanary(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fg_check_canary() != 0); }
 Napi::Value CheckPid(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fg_check_pid() != 0); }
-Napi::Value GetPid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), getpid()); }
 // dupFd(fd): a second descriptor for the same open socket (close-on-exec), or -errno. prefork()
 // keeps one of each listening socket so that workers forked later can listen on it.
 Napi::Value DupFd(const Napi::CallbackInfo& info) {
@@ -266,11 +241,10 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("isInstalled", Napi::Function::New(env, IsInstalled));
   exports.Set("trackFd", Napi::Function::New(env, TrackFd));
   exports.Set("untrackFd", Napi::Function::New(env, UntrackFd));
-  exports.Set("severFd", Napi::Function::New(env, SeverFd));
+  exports.Set("neutraliseFd", Napi::Function::New(env, NeutraliseFd));
   exports.Set("isTracked", Napi::Function::New(env, IsTracked));
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
   exports.Set("checkPid", Napi::Function::New(env, CheckPid));
-  exports.Set("getpid", Napi::Function::New(env, GetPid));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
   exports.Set("startHook", Napi::Function::New(env, StartHook));
   exports.Set("setLoopPidCheck", Napi::Function::New(env, SetLoopPidCheck));
@@ -300,24 +274,11 @@ Napi::Value fg_binding_fork(const Napi::CallbackInfo& info, FgForkCall call) {
   // In the parent from here, only memory already written since fork(2) or bound to be (fork.h): the
   // report, a watch made before the fork, and no return value.
   if (pid > 0 && child && child->watch) fg_child_watch_start(child->watch, pid);
-  double* r = forkReport;
-  r[FG_REPORT_PID] = pid;
-  r[FG_REPORT_ERRNO] = err;
-  r[FG_REPORT_QUIESCE_NS] = double(t.quiesceNs);
-  r[FG_REPORT_SCAN_NS] = double(t.scanNs);
-  r[FG_REPORT_FORK_NS] = double(t.forkNs);
-  r[FG_REPORT_SYSCALL_NS] = double(t.syscallNs);
-  r[FG_REPORT_SYSCALL_CPU_NS] = double(t.syscallCpuNs);
-  r[FG_REPORT_RESTORE_NS] = double(t.restoreNs);
-  r[FG_REPORT_RANGES] = double(t.ranges);
-  r[FG_REPORT_CALLS] = double(t.calls);
-  r[FG_REPORT_ADVISE_FAILURES] = t.adviseFailures;
-  r[FG_REPORT_LOST_REQS] = t.lostReqs;
-  r[FG_REPORT_CONDVARS] = t.condvars;
-  r[FG_REPORT_QUIESCED] = t.quiesced;
-  r[FG_REPORT_QUIESCE_REUSED] = t.quiesceReused;
-  r[FG_REPORT_SCAN_REUSED] = t.scanReused;
-  r[FG_REPORT_RESTORE_ONE_BY_ONE] = t.restoreOneByOne;
+  t.pid = pid;
+  t.err = err;
+#define FG_X_WRITE(NAME, js, field) forkReport[FG_REPORT_##NAME] = double(t.field);
+  FG_REPORT_LIST(FG_X_WRITE)
+#undef FG_X_WRITE
   return Napi::Value();
 }
 

@@ -1,8 +1,10 @@
 // The test build's extra exports (binding.gyp's pg_forkguard_test target, compiled with
-// FG_TEST_BUILD): switches and a fork that no shipped addon has. Loaded by the tests and benchmarks
-// through PG_FORKGUARD_ADDON; test/support/native-test.ts is their only user.
+// FG_TEST_BUILD): switches and ways to fork that no shipped addon has. The tests and benchmarks load
+// it in place of the shipped addon through a test-only preload (test/support/test-addon.cjs);
+// test/support/native-test.ts is their only user.
 #include <napi.h>
 
+#include <string>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,8 +31,40 @@ pid_t RawSyscallFork() {
 #endif
 }
 
-// rawFork(dnsInFlight, watch): fork() through the raw system call, as foreign native code might.
-Napi::Value RawFork(const Napi::CallbackInfo& info) { return fg_binding_fork(info, RawSyscallFork); }
+// How the test build's fork export makes its next fork (then back to 'system'): the raw system call
+// (no atfork handler at all, not even libuv's or glibc's own), or glibc's fork(3) with only
+// pg-forkguard's child handler silenced (and, with ignoreCanary, the canary too), as foreign
+// native code might fork. The JS fork() runs unchanged above it: the shipped addon has no switch.
+enum class NextFork { System, Raw, Glibc };
+NextFork nextFork = NextFork::System;
+bool nextIgnoreCanary = false;
+
+pid_t GlibcSilentFork() {
+  fg_set_test_flags(1, nextIgnoreCanary ? 1 : 0);
+  pid_t pid = fork();
+  if (pid != 0) fg_set_test_flags(0, 0);  // the child keeps them until fg_on_new_process clears them
+  return pid;
+}
+
+// fork(dnsInFlight, watch), replacing the shipped export in the test build.
+Napi::Value TestFork(const Napi::CallbackInfo& info) {
+  NextFork how = nextFork;
+  nextFork = NextFork::System;
+  if (how == NextFork::Raw) return fg_binding_fork(info, RawSyscallFork);
+  if (how == NextFork::Glibc) return fg_binding_fork(info, GlibcSilentFork);
+  return fg_binding_fork(info, []() -> pid_t { return fork(); });
+}
+
+// setNextFork(via: 'syscall' | 'glibc', ignoreCanary)
+Napi::Value SetNextFork(const Napi::CallbackInfo& info) {
+  std::string via = info[0].As<Napi::String>().Utf8Value();
+  nextFork = via == "syscall" ? NextFork::Raw : NextFork::Glibc;
+  nextIgnoreCanary = info[1].ToBoolean().Value();
+  return info.Env().Undefined();
+}
+
+// getpid(): the real pid, by a call (bench/check-cost.mjs compares it with the state page's load).
+Napi::Value GetPid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), getpid()); }
 
 // setTestFlags(suppressHandler, ignoreCanary): see fg_set_test_flags.
 Napi::Value SetTestFlags(const Napi::CallbackInfo& info) {
@@ -62,7 +96,9 @@ Napi::Value LoopInfo(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void fg_add_test_exports(Napi::Env env, Napi::Object exports) {
-  exports.Set("rawFork", Napi::Function::New(env, RawFork));
+  exports.Set("fork", Napi::Function::New(env, TestFork));
+  exports.Set("setNextFork", Napi::Function::New(env, SetNextFork));
+  exports.Set("getpid", Napi::Function::New(env, GetPid));
   exports.Set("setTestFlags", Napi::Function::New(env, SetTestFlags));
   exports.Set("setRegistryLimit", Napi::Function::New(env, SetRegistryLimit));
   exports.Set("loopInfo", Napi::Function::New(env, LoopInfo));

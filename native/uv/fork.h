@@ -10,6 +10,8 @@
 #include <uv.h>
 
 struct FgForkTimes {
+  pid_t pid = 0;  // what fork(2) returned: the child's pid, 0 in the child, -1
+  int err = 0;    // its errno, on failure
   uint64_t scanNs = 0, forkNs = 0, restoreNs = 0, quiesceNs = 0;
   uint64_t syscallNs = 0;  // fork(2) alone: forkNs also holds the condvar scan and wq_mutex
   uint64_t syscallCpuNs = 0;  // the CPU time of fork(2) alone (this thread's)
@@ -24,32 +26,11 @@ struct FgForkTimes {
   bool restoreOneByOne = false;  // the process's size moved during the fork (dontfork.h)
 };
 
-// What fork() reports to JS, slot by slot in a Float64Array over static memory (binding.cc): the pid
-// too, rather than a return value. After fork(2), every page the parent writes while the child
-// shares it is a copy-on-write fault (bench/first-touch.c): 2 us on a VM with hardware-assisted
-// paging, 24 us on one that shadows its page tables, 57 us there while the child faults too (both
-// 2-core machines of this project's). A new object, even a handle for the returned number, is pages
-// written.
-enum FgForkReportSlot {
-  FG_REPORT_PID,
-  FG_REPORT_ERRNO,
-  FG_REPORT_QUIESCE_NS,
-  FG_REPORT_SCAN_NS,
-  FG_REPORT_FORK_NS,
-  FG_REPORT_SYSCALL_NS,
-  FG_REPORT_SYSCALL_CPU_NS,
-  FG_REPORT_RESTORE_NS,
-  FG_REPORT_RANGES,
-  FG_REPORT_CALLS,
-  FG_REPORT_ADVISE_FAILURES,
-  FG_REPORT_LOST_REQS,
-  FG_REPORT_CONDVARS,
-  FG_REPORT_QUIESCED,
-  FG_REPORT_QUIESCE_REUSED,
-  FG_REPORT_SCAN_REUSED,
-  FG_REPORT_RESTORE_ONE_BY_ONE,
-  FG_REPORT_SLOTS
-};
+// What fork() reports to JS: FG_REPORT_LIST (facts.h), written from these fields by binding.cc into
+// static memory JS reads, the pid too, rather than a return value: after fork(2), every page the
+// parent writes while the child shares it is a copy-on-write fault, and a new object, even a handle
+// for the returned number, is pages written (docs/how-it-works.md, "The parent after fork(2)").
+#include "../core/facts.h"
 
 // The system call itself: fork(3) normally (atfork handlers run); the test build passes one that
 // runs none, as foreign native code might.

@@ -68,7 +68,6 @@ void fg_hook_start(uv_loop_t* loop, FgLoopHookCallbacks callbacks) {
   hook.callbacks = callbacks;
 }
 
-bool fg_hook_started() { return hook.started; }
 void fg_hook_set_pid_check(bool on) { hook.checkPid = on; }
 
 void fg_hook_watch_exit() {

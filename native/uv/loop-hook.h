@@ -20,7 +20,6 @@ struct FgLoopHookCallbacks {
 
 // Starts the hook once (unref'd: it never keeps a process alive) and sets its callbacks.
 void fg_hook_start(uv_loop_t* loop, FgLoopHookCallbacks callbacks);
-bool fg_hook_started();
 // Debug mode: a real getpid() before every poll, so a fork that ran no handler and wiped no canary
 // is still caught before the child reads a byte of the parent's sockets.
 void fg_hook_set_pid_check(bool on);

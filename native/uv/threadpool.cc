@@ -75,10 +75,9 @@ void Park(uv_work_t* req) {
   uv_mutex_unlock(&q->mu);
 }
 
-// In place of libuv's own completion (uv__queue_done, which uncounts the request and calls after_work):
-// a request that was not counted must not be uncounted, and libuv asserts the count is not zero.
-void Done(struct uv__work* w, int) {
-  uv_work_t* req = reinterpret_cast<uv_work_t*>(reinterpret_cast<char*>(w) - offsetof(uv_work_t, work_req));
+// In place of libuv's own completion (fg_uv_set_work_done): a request that was not counted must not
+// be uncounted, and libuv asserts the count is not zero.
+void Done(uv_work_t* req) {
   FgQuiesce* q = static_cast<FgQuiesce*>(req->data);
   if (q->counted) fg_uv_set_active_reqs(req->loop, fg_uv_active_reqs(req->loop) - 1);
   if (++q->finished == q->n) {
@@ -139,7 +138,7 @@ FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reus
   for (unsigned i = 0; i < q->n; i++) {
     q->reqs[i].data = q;
     uv_queue_work(loop, &q->reqs[i], Park, nullptr);
-    q->reqs[i].work_req.done = Done;  // read by the loop thread only (uv__work_done), which is us
+    fg_uv_set_work_done<Done>(&q->reqs[i]);  // read by the loop thread only, which is us
   }
   uint64_t deadline = fg_now_ns() + timeoutMs * 1000000ull;
   uv_mutex_lock(&q->mu);

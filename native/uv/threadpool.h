@@ -23,8 +23,8 @@
 #include <uv.h>
 
 // How long fork() waits for every thread to take its parking task before it forks anyway (and
-// warns: that work's libuv state is undefined in the child). Handed to JS through init().
-#define FG_QUIESCE_TIMEOUT_MS 5000
+// warns: that work's libuv state is undefined in the child): FG_QUIESCE_TIMEOUT_MS, in facts.h.
+#include "../core/facts.h"
 // How long held threads wait before they leave on their own. Node's exit joins the threadpool's
 // threads: fork() lets them go at 'exit' and when a worker thread starts (its loop shares the
 // threadpool but not our loop's count), so only an exit that skips 'exit' (process.reallyExit) waits.

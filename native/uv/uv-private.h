@@ -78,6 +78,15 @@ inline void* fg_uv_getnameinfo_done(const uv_getnameinfo_t* r) { return reinterp
 inline const void* fg_uv_getaddrinfo_work(const uv_getaddrinfo_t* r) { return &r->work_req; }
 inline const void* fg_uv_getnameinfo_work(const uv_getnameinfo_t* r) { return &r->work_req; }
 
+// A uv_work_t's completion, which the loop thread runs (uv__work_done) in place of libuv's own
+// (uv__queue_done, which uncounts the request and calls after_work): replaced by Fn(req).
+template <void (*Fn)(uv_work_t*)>
+inline void fg_uv_set_work_done(uv_work_t* req) {
+  req->work_req.done = [](struct uv__work* w, int) {
+    Fn(reinterpret_cast<uv_work_t*>(reinterpret_cast<char*>(w) - offsetof(uv_work_t, work_req)));
+  };
+}
+
 // After uv_loop_fork(): every watcher registers anew, with EPOLL_CTL_ADD, on the child's new epoll.
 // uv_loop_fork() resets `events` only for watchers with no change queued at the fork; a queued one
 // keeps the parent's registration and gets EPOLL_CTL_MOD on an epoll that never saw its fd:

@@ -1,16 +1,11 @@
-// What the zero-code hook (pg-forkguard/register) does with each copy of pg it sees: patch its
-// classes once, then guard every pool at its first checkout and every other client at its first
-// connect(). Constructors are untouched (pg.Pool and pg.Client stay pg's own classes), and nothing
-// is kept for an object that never connects. The hook never makes a working app fail: what it
-// cannot guard runs exactly as without it, with one FORKGUARD_UNGUARDED warning.
+// What the zero-code entry (pg-forkguard/register) does with each copy of pg it sees: patch its
+// classes once and cover them (src/guard/coverage.ts), so that every pool is guarded at its first
+// checkout and every other client at its first connect(). Constructors are untouched (pg.Pool and
+// pg.Client stay pg's own classes), and nothing is kept for an object that never connects.
 import { patchClientClass } from '../guard/client-patches.js';
-import type { Conn, PoolGuard } from '../guard/records.js';
-import { guardPool, setClientAdopter, setHookCoverage } from '../guard/guard.js';
-import { type PgClient, type PgPool, checkVersions, isNativeClientClass, isPgClientClass } from '../seams/pg.js';
-import { patchPoolClass, setPoolAdopter } from '../guard/pool-patches.js';
-import { guardClient } from '../guard/client-guard.js';
-import { install } from '../runtime/state.js';
-import type { GuardOptions } from '../guard/types.js';
+import { coverClientClass, coverPoolClass, unguarded } from '../guard/coverage.js';
+import { patchPoolClass } from '../guard/pool-patches.js';
+import { checkVersions, isNativeClientClass, isPgClientClass, isPoolClass } from '../seams/pg.js';
 
 type Ctor = Function & { prototype: object };
 export interface PgExports {
@@ -18,80 +13,12 @@ export interface PgExports {
   Client?: Ctor;
 }
 
-const poolProtos = new WeakSet<object>();
-const clientProtos = new WeakSet<object>();
 const seen = new WeakSet<object>();
-const declined = new WeakSet<object>();
 let copies = 0;
 
-/** How many copies of pg the hook has patched in this process. */
+/** How many copies of pg the auto-guard has patched in this process. */
 export function hookedCopies(): number {
   return copies;
-}
-
-function hookPoolOptions(): GuardOptions {
-  const prefill = process.env.PG_FORKGUARD_PREFILL;
-  return prefill !== undefined && prefill !== '' ? { prefill: Number(prefill) } : {};
-}
-
-function inChain(obj: object, protos: WeakSet<object>): boolean {
-  for (let p = Object.getPrototypeOf(obj) as object | null; p !== null; p = Object.getPrototypeOf(p) as object | null) {
-    if (protos.has(p)) return true;
-  }
-  return false;
-}
-
-function unguarded(what: string, err: unknown): void {
-  process.emitWarning(
-    `pg-forkguard: ${what} runs unguarded: ${(err as Error)?.message ?? err}. It works exactly as ` +
-      'without pg-forkguard/register; in a forked child its connections would be shared with the parent.',
-    { code: 'FORKGUARD_UNGUARDED' },
-  );
-}
-
-function coversPool(pool: object): boolean {
-  return inChain(pool, poolProtos) && isPgClientClass((pool as PgPool).Client);
-}
-
-function adoptPool(pool: PgPool): PoolGuard | undefined {
-  if (declined.has(pool) || !coversPool(pool)) {
-    declined.add(pool);
-    return undefined;
-  }
-  try {
-    install();
-    return guardPool(pool, hookPoolOptions(), true);
-  } catch (err) {
-    declined.add(pool);
-    unguarded('a pg.Pool', err);
-    return undefined;
-  }
-}
-
-function adoptClient(client: PgClient): Conn | undefined {
-  if (declined.has(client) || !inChain(client, clientProtos)) return undefined;
-  try {
-    install();
-    return guardClient(client, {}, true);
-  } catch (err) {
-    declined.add(client);
-    unguarded('a pg.Client', err);
-    return undefined;
-  }
-}
-
-let enabled = false;
-function enable(): void {
-  if (enabled) return;
-  enabled = true;
-  setPoolAdopter(adoptPool);
-  setClientAdopter(adoptClient);
-  setHookCoverage((t) => coversPool(t) || inChain(t, clientProtos));
-}
-
-function isPoolClass(C: unknown): C is Ctor {
-  const proto = typeof C === 'function' ? (C as Ctor).prototype as Record<string, unknown> : undefined;
-  return !!proto && typeof proto._pulseQueue === 'function' && typeof proto.newClient === 'function';
 }
 
 /**
@@ -102,18 +29,18 @@ function isPoolClass(C: unknown): C is Ctor {
  */
 export function hookClass(C: unknown): void {
   if (isPgClientClass(C)) patchClientClass((C as Ctor).prototype, isNativeClientClass(C));
-  else if (isPoolClass(C)) patchPoolClass(C.prototype);
+  else if (isPoolClass(C)) patchPoolClass((C as Ctor).prototype);
 }
 
 /** Patches (if not yet) and covers a Pool and Client class pair of a pg copy in the tested range. */
 function cover(Pool: Ctor | undefined, Client: Ctor | undefined): void {
   if (isPoolClass(Pool)) {
     hookClass(Pool);
-    poolProtos.add(Pool.prototype);
+    coverPoolClass(Pool.prototype);
   }
   if (isPgClientClass(Client)) {
     hookClass(Client);
-    clientProtos.add(Client!.prototype);
+    coverClientClass(Client!.prototype);
   }
 }
 
@@ -129,7 +56,6 @@ export function hookPg(pg: PgExports): void {
     unguarded('this copy of pg', err);
     return;
   }
-  enable();
   cover(Pool, Client);
   copies++;
   // pg.native (pg-native's Client) is built on first access: patch it then.

@@ -1,11 +1,10 @@
 // Guarded pg.Clients that belong to no guarded pool (knex, slonik and others keep their own pools
 // of them). One is on the reset list only while its connection is open.
-import { setStandaloneConnect } from './client-patches.js';
 import { CONN, type Conn, connOf, debugDefault, isInherited, mark, newConn, stamp } from './records.js';
 import { announceGone, callOut, dropConnection, swallow } from './drop.js';
 import { type PgClient, hasStarted } from '../seams/pg.js';
 import { enableLoopPidCheck } from '../runtime/state.js';
-import { watch } from './pool-patches.js';
+import { watch } from './tracking.js';
 import { type GuardedEntry, addGuarded, removeGuarded } from './reset-list.js';
 
 let clientCount = 0;
@@ -15,7 +14,8 @@ function onReset(client: object): void {
   resetClient(client as PgClient);
 }
 
-function listed(client: PgClient, conn: Conn): void {
+/** A standalone guarded client started connecting: it goes on the reset list. */
+export function listClient(client: PgClient, conn: Conn): void {
   if (entries.has(conn)) return;
   const name = conn.name;
   entries.set(conn, addGuarded(client, onReset, () => `client "${name}"`));
@@ -27,8 +27,6 @@ function unlisted(conn: Conn): void {
   entries.delete(conn);
 }
 
-setStandaloneConnect(listed);
-
 /** Guards one client; `lenient` (the hook): what cannot be guarded at the fd level runs unguarded. */
 export function guardClient(client: PgClient, options: { name?: string; debug?: boolean }, lenient: boolean): Conn {
   const name = options.name ?? `client-${++clientCount}`;
@@ -39,7 +37,7 @@ export function guardClient(client: PgClient, options: { name?: string; debug?: 
   if (conn.debug) enableLoopPidCheck();
   if (hasStarted(client)) {
     stamp(conn);
-    listed(client, conn);
+    listClient(client, conn);
   }
   return conn;
 }

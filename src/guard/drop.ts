@@ -12,10 +12,11 @@ import {
   killClient,
   killNativeClient,
   libpqSocket,
+  replaceEnd,
   streamFd,
 } from '../seams/pg.js';
 import { currentPid } from '../runtime/state.js';
-import { severNative, untrack } from './tracking.js';
+import { neutraliseNative, untrack } from './tracking.js';
 
 
 /** Installed on a dropped client in the child: ending it sends nothing (no Terminate). */
@@ -52,7 +53,7 @@ export function dropConnection(client: PgClient, conn: Conn): Dropped {
   const err = forkedError(conn, 'A query in flight when the process forked');
   if (isNativeClient(client)) return { err, connectCallback: dropNative(client, conn, err) };
   const connectCallback = killClient(client, err);
-  client.end = endDropped as PgClient['end'];
+  replaceEnd(client, endDropped);
   // Destroying closes this process's copy of the fd: no FIN (the parent still holds the socket)
   // and no bytes; its 'close' event then untracks it here. A stream with no fd of its own (a
   // custom `stream` option, under the hook) is left alone: destroying it could run code that writes.
@@ -106,10 +107,10 @@ function announceDrop(conn: Conn, what: string, fd: number): void {
 function dropNative(client: PgClient, conn: Conn, err: Error): ((err: Error | null) => void) | null {
   const connectCallback = conn.connectCallback ?? null;
   conn.connectCallback = undefined;
-  client.end = endDropped as PgClient['end'];
+  replaceEnd(client, endDropped);
   // A connection still being opened by the parent's threadpool has no socket here yet (or only in
-  // the parent); watchNative's 'connect' listener severs it if the callback ever runs here.
-  if (isConnected(client)) severNative(client, conn, -1);
+  // the parent); watchNative's 'connect' listener neutralises it if the callback ever runs here.
+  if (isConnected(client)) neutraliseNative(client, conn, -1);
   killNativeClient(client, err);
   untrack(conn); // the dead socket stays open under the number libpq holds; nothing uses it
   announceDrop(conn, 'pg-native connection', libpqSocket(client));

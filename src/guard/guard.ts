@@ -1,89 +1,82 @@
-// The guard's API: guard(pool | client), isGuarded(), stats(). How it attaches to pg is in
-// patch-method.ts, client-patches.ts and pool-patches.ts; what it does in a child, in
-// pool-reset.ts, standalone.ts and drop.ts; pg's internals, in pg-internals.ts.
-import { patchClientClass, setAdopter } from './client-patches.js';
-import { CONN, type Conn, POOL, type PoolGuard, debugDefault, mark, newConn, poolGuardOf, settle, stamp } from './records.js';
+// The guard's API: guard(pool | client), isGuarded(), stats(), and its public types. How it attaches
+// to pg is in patch-method.ts, client-patches.ts and pool-patches.ts; the records it keeps, in
+// records.ts, pool-guard.ts and client-guard.ts; what it does in a child, in pool-reset.ts,
+// client-guard.ts and drop.ts; pg's internals, in src/seams/pg.ts.
+import { guardClient } from './client-guard.js';
+import { patchClientClass } from './client-patches.js';
+import { covers } from './coverage.js';
 import { IncompatiblePoolError, InvalidArgumentError, describe } from '../shared/errors.js';
 import {
   type PgClient,
   type PgPool,
   checkVersions,
+  clientClassOf,
   clientProblem,
   isClientShaped,
   isNativeClientClass,
   isPoolShaped,
-  poolClients,
-  poolMax,
   poolProblem,
 } from '../seams/pg.js';
-import { adoptPoolClient, patchPoolClass, watch } from './pool-patches.js';
-import { resetPool } from './pool-reset.js';
-import { addGuarded, guardedTargets } from './reset-list.js';
-import { guardClient } from './client-guard.js';
-import { currentPid, enableLoopPidCheck, forkGeneration, install } from '../runtime/state.js';
-import { untrack } from './tracking.js';
-import type { GuardOptions, PgClientLike, PgPoolLike, PoolStats } from './types.js';
+import { guardPool } from './pool-guard.js';
+import { patchPoolClass } from './pool-patches.js';
+import { CONN, POOL, checkForFork, debugDefault, poolGuardOf } from './records.js';
+import { guardedTargets } from './reset-list.js';
+import { currentPid, forkGeneration, install } from '../runtime/state.js';
 
-export type { GuardOptions, PgClientLike, PgPoolLike, PoolStats } from './types.js';
-
-let poolCount = 0;
-
-/** Who else may guard a client that connects without a record (the zero-code hook). */
-let adoptClient: (client: PgClient) => Conn | undefined = () => undefined;
-export function setClientAdopter(fn: (client: PgClient) => Conn | undefined): void {
-  adoptClient = fn;
+// The guard's public shapes. Structural, so that the types do not depend on @types/pg.
+/** What guard() accepts as a pool: a pg.Pool (pg-pool 3). */
+export interface PgPoolLike {
+  connect(...args: any[]): unknown;
+  query(...args: any[]): unknown;
+  end(...args: any[]): unknown;
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
 }
-setAdopter((client) => adoptPoolClient(client) ?? adoptClient(client));
+
+/** What guard() accepts as a client: a pg.Client (the JavaScript client or pg.native.Client). */
+export interface PgClientLike {
+  connect(...args: any[]): unknown;
+  query(...args: any[]): unknown;
+  end(...args: any[]): unknown;
+}
+
+export interface GuardOptions {
+  /** Shown in stats(), errors and logs. Default: `pool-1`, `pool-2`, ... (`client-1` for a Client). */
+  name?: string;
+  /** Pid-check mode: a real getpid() on every checkout and query, checkout stacks recorded.
+   * Default: true when PG_FORKGUARD_DEBUG=1. */
+  debug?: boolean;
+  /** Pools only: connections to open eagerly in each forked child (default 0: lazily, on demand). */
+  prefill?: number;
+  /** Pools only: warn (once, with the checkout stack) about a client checked out longer than this. */
+  leakDetectionMs?: number;
+  /** Pools only: destroy a client checked out longer than this, freeing its slot. */
+  reapLeakedAfterMs?: number;
+}
+
+export interface PoolStats {
+  name: string;
+  /** This process. */
+  pid: number;
+  /** Fork generation of this process (0 where the package was loaded). */
+  generation: number;
+  total: number;
+  idle: number;
+  /** Checked out or still connecting. */
+  busy: number;
+  waiting: number;
+  /** Connections inherited from the parent and dropped here (without a byte sent). */
+  droppedInherited: number;
+  /** Connections this forked process opened for itself. */
+  reconnects: number;
+}
 
 /** Patches the classes of a pool (its pg-pool prototype and its Client's) once. */
 export function patchClassesOf(pool: PgPool): void {
   patchPoolClass(Object.getPrototypeOf(pool) as object);
-  patchClientClass(pool.Client.prototype, isNativeClientClass(pool.Client));
-}
-
-/** Guards a pool: `lenient` (the hook) lets connections that cannot be fd-guarded run unguarded. */
-export function guardPool(pool: PgPool, options: GuardOptions, lenient: boolean): PoolGuard {
-  const name = options.name ?? `pool-${++poolCount}`;
-  const prefill = options.prefill ?? 0;
-  if (prefill > poolMax(pool)) {
-    throw new InvalidArgumentError(
-      `guard(pool, { prefill: ${prefill} }): prefill is more than the pool's max (${poolMax(pool)}); ` +
-        `use at most ${poolMax(pool)}.`,
-    );
-  }
-  const g: PoolGuard = {
-    name,
-    debug: options.debug ?? debugDefault(),
-    prefill,
-    leakMs: options.leakDetectionMs ?? 0,
-    reapMs: options.reapLeakedAfterMs ?? 0,
-    lenient,
-    generation: forkGeneration(),
-    pid: currentPid(),
-    droppedInherited: 0,
-    reconnects: 0,
-    forked: false,
-    warnedUnguarded: false,
-  };
-  // The connections the pool already has: all or nothing.
-  const existing: Array<[PgClient, Conn]> = [];
-  try {
-    for (const client of poolClients(pool)) {
-      const conn = newConn(g, name, g.debug, lenient);
-      stamp(conn);
-      watch(client, conn);
-      existing.push([client, conn]);
-    }
-  } catch (err) {
-    for (const [, conn] of existing) untrack(conn);
-    throw err;
-  }
-  patchClassesOf(pool);
-  if (g.debug) enableLoopPidCheck();
-  for (const [client, conn] of existing) mark(client, CONN, conn);
-  mark(pool, POOL, g);
-  addGuarded(pool, resetPool as (t: object, gen: number) => void, () => `pool "${name}"`);
-  return g;
+  const Client = clientClassOf(pool);
+  patchClientClass(Client.prototype, isNativeClientClass(Client));
 }
 
 function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
@@ -158,13 +151,15 @@ export function guard<T extends PgPoolLike | PgClientLike>(target: T, options?: 
         `pg-forkguard supports pg 8 (pg-pool 3) with pg.Client or pg.native.Client; for other pools use register(pool).`,
     );
   }
-  if (kind === 'pool') checkVersions(t.Client, t.constructor, 'guard(pool)');
+  if (kind === 'pool') checkVersions(clientClassOf(t), t.constructor, 'guard(pool)');
   else checkVersions(t.constructor, undefined, 'guard(client)');
   const opts = checkOptions(options, kind);
   install();
-  settle(opts.debug ?? debugDefault());
-  if (kind === 'pool') guardPool(t, opts, false);
-  else {
+  checkForFork(opts.debug ?? debugDefault());
+  if (kind === 'pool') {
+    patchClassesOf(t);
+    guardPool(t, opts, false);
+  } else {
     patchClientClass(Object.getPrototypeOf(t) as object, isNativeClientClass(t.constructor));
     guardClient(t, opts, false);
   }
@@ -172,20 +167,16 @@ export function guard<T extends PgPoolLike | PgClientLike>(target: T, options?: 
 }
 
 /** Set by the zero-code hook: whether it guards this object from its first use. */
-let coveredByHook: (target: object) => boolean = () => false;
-export function setHookCoverage(fn: (target: object) => boolean): void {
-  coveredByHook = fn;
-}
 
-/** True if guard() was called on this pool or client, or the zero-code hook guards it. */
+/** True if guard() was called on this pool or client, or the zero-code entry guards it. */
 export function isGuarded(target: unknown): boolean {
   if (target === null || typeof target !== 'object') return false;
-  return POOL in target || CONN in target || coveredByHook(target);
+  return POOL in target || CONN in target || covers(target);
 }
 
-/** One entry per guarded pool still alive in this process (under the hook: from its first use). */
+/** One entry per guarded pool still alive in this process (under the zero-code entry: from its first use). */
 export function stats(): PoolStats[] {
-  settle(false);
+  checkForFork(false);
   const out: PoolStats[] = [];
   for (const t of guardedTargets()) {
     const s = poolStats(t);

@@ -37,8 +37,3 @@ export function patchMethod(proto: object, name: string, make: (original: Method
   return true;
 }
 
-/** True if `name` was patched on a prototype of `proto`'s chain. */
-export function isPatched(proto: object | null, name: string): boolean {
-  const owner = ownerOf(proto, name);
-  return owner !== undefined && patched.get(owner)?.has(name) === true;
-}

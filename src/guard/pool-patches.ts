@@ -2,76 +2,39 @@
 // pool without a guard record they read one property and call through.
 import { channels, publish } from '../shared/diagnostics.js';
 import { describeTimeout, startLeakTimers, stopLeakTimers } from './checkout.js';
-import { type Conn, CONN, POOL, type PoolGuard, connOf, isInherited, mark, newConn, requestedBeforeFork, settle, stamp } from './records.js';
+import { patchClientClass } from './client-patches.js';
+import { adoptPool } from './coverage.js';
+import { attach, whileCreating } from './pool-guard.js';
+import { POOL, type PoolGuard, checkForFork, connOf, isInherited, requestedBeforeFork } from './records.js';
 import {
   type PendingItem,
+  POOL_METHODS,
+  clientClassOf,
   type PgClient,
   type PgPool,
   connectionTimeoutMs,
   failWaiter,
-  isNativeClient,
+  isNativeClientClass,
   isPgTimeout,
   lastCreatedClient,
   pulse,
   removeClient,
 } from '../seams/pg.js';
 import { patchMethod } from './patch-method.js';
-import { watchNative, watchSocket } from './tracking.js';
-import { patchNativeBinding } from './client-patches.js';
 
-
-/** Who guards a pool used without a record (the zero-code hook); undefined: nobody. */
-let adoptPool: (pool: PgPool) => PoolGuard | undefined = () => undefined;
-export function setPoolAdopter(fn: (pool: PgPool) => PoolGuard | undefined): void {
-  adoptPool = fn;
-}
-
-// The guarded pool whose newClient() is running: the client it creates connects inside that call
-// (synchronously), and the client's connect() wrapper attaches it to this pool.
-let creating: { g: PoolGuard; item: PendingItem } | undefined;
-
-/** The socket watch that fits the client: its stream's, or libpq's. */
-export function watch(client: PgClient, conn: Conn): void {
-  if (isNativeClient(client)) {
-    mark(client.native!, CONN, conn);
-    patchNativeBinding(client.native!);
-    watchNative(client, conn);
-  } else {
-    watchSocket(client, conn);
-  }
-}
-
-/** Gives a pool's new client its record and watches its socket. */
-export function attach(client: PgClient, g: PoolGuard, pending: PendingItem | undefined): Conn {
-  const conn = newConn(g, g.name, g.debug, g.lenient);
-  stamp(conn);
-  conn.pending = pending;
-  mark(client, CONN, conn);
-  try {
-    watch(client, conn);
-  } catch (err) {
-    // Explicit guard(): a connection that cannot be tracked fails with the reason, never runs.
-    conn.failure = err as Error;
-  }
-  if (g.forked) g.reconnects++;
-  return conn;
-}
-
-/** For the client connect() wrapper: a client being created by a guarded pool right now. */
-export function adoptPoolClient(client: PgClient): Conn | undefined {
-  if (creating === undefined) return undefined;
-  return attach(client, creating.g, creating.item);
-}
 
 export function patchPoolClass(proto: object): void {
-  patchMethod(proto, 'connect', (connect) =>
+  patchMethod(proto, POOL_METHODS.connect, (connect) =>
     function connect_(this: PgPool, cb?: (err: Error | undefined, c?: PgClient, d?: unknown) => void) {
       let g = (this as { [POOL]?: PoolGuard })[POOL];
       if (g === undefined) {
         g = adoptPool(this);
         if (g === undefined) return connect.apply(this, arguments as never);
+        // Its Client class, if the zero-code entry did not see it compiled (guard() does the same).
+        const Client = clientClassOf(this);
+        patchClientClass(Client.prototype, isNativeClientClass(Client));
       }
-      settle(g.debug);
+      checkForFork(g.debug);
       const timeoutMs = connectionTimeoutMs(this);
       const wantStack = g.debug || g.leakMs > 0 || g.reapMs > 0;
       if (!wantStack && timeoutMs === 0) return connect.apply(this, arguments as never);
@@ -108,25 +71,19 @@ export function patchPoolClass(proto: object): void {
     },
   );
 
-  patchMethod(proto, 'end', (end) =>
+  patchMethod(proto, POOL_METHODS.end, (end) =>
     function end_(this: PgPool) {
       const g = (this as { [POOL]?: PoolGuard })[POOL];
-      if (g !== undefined) settle(g.debug);
+      if (g !== undefined) checkForFork(g.debug);
       return end.apply(this, arguments as never);
     },
   );
 
-  patchMethod(proto, 'newClient', (newClient) =>
+  patchMethod(proto, POOL_METHODS.newClient, (newClient) =>
     function newClient_(this: PgPool, pendingItem: PendingItem) {
       const g = (this as { [POOL]?: PoolGuard })[POOL];
       if (g === undefined) return newClient.apply(this, arguments as never);
-      const outer = creating;
-      creating = { g, item: pendingItem };
-      try {
-        newClient.apply(this, arguments as never);
-      } finally {
-        creating = outer;
-      }
+      whileCreating(g, pendingItem, () => newClient.apply(this, arguments as never));
       // A Client class whose connect() does not reach pg's (a subclass that overrides it): the
       // client pg-pool just pushed is attached here; its socket cannot have connected yet.
       const client = lastCreatedClient(this);
@@ -135,15 +92,15 @@ export function patchPoolClass(proto: object): void {
     },
   );
 
-  patchMethod(proto, '_acquireClient', (acquireClient) =>
-    function _acquireClient(this: PgPool, client: PgClient, pendingItem: PendingItem) {
+  patchMethod(proto, POOL_METHODS.acquireClient, (acquireClient) =>
+    function acquireClient_(this: PgPool, client: PgClient, pendingItem: PendingItem) {
       const g = (this as { [POOL]?: PoolGuard })[POOL];
       const conn = g !== undefined ? connOf(client) : undefined;
       if (conn !== undefined) {
         const ownerPid = conn.pid;
         // pg-pool hands an idle client to a waiter on the next tick: the first thing a child made
         // by a fork nobody announced may run. Check here too (two loads).
-        settle(conn.debug);
+        checkForFork(conn.debug);
         if (conn.dropped) {
           // An inherited client reaching a checkout made before the fork: pg-pool's hand-over on
           // the next tick after the fork (before the reset, for a fork that ran no handler), or a
@@ -158,12 +115,12 @@ export function patchPoolClass(proto: object): void {
     },
   );
 
-  patchMethod(proto, '_release', (release) =>
-    function _release(this: PgPool, client: PgClient) {
+  patchMethod(proto, POOL_METHODS.release, (release) =>
+    function release_(this: PgPool, client: PgClient) {
       const conn = (this as { [POOL]?: PoolGuard })[POOL] !== undefined ? connOf(client) : undefined;
       if (conn !== undefined) {
         stopLeakTimers(conn);
-        if (isInherited(conn)) settle(conn.debug);
+        if (isInherited(conn)) checkForFork(conn.debug);
         if (conn.dropped) {
           // release() / release(err) of a client checked out before the fork: it already left the pool.
           publish(channels.clientLate, () => ({ name: conn.name, ownerPid: conn.pid, what: 'release' }));
@@ -175,8 +132,8 @@ export function patchPoolClass(proto: object): void {
     },
   );
 
-  patchMethod(proto, '_remove', (remove) =>
-    function _remove(this: PgPool, client: PgClient, callback?: () => void) {
+  patchMethod(proto, POOL_METHODS.remove, (remove) =>
+    function remove_(this: PgPool, client: PgClient, callback?: () => void) {
       if (connOf(client)?.dropped) {
         removeClient(this, client);
         if (typeof callback === 'function') process.nextTick(callback);

@@ -9,8 +9,11 @@ import {
   type PgClient,
   type PgPool,
   detachClients,
-  failWaiter,
+  failWaitersNextTick,
+  hasEnded,
   isConnecting,
+  isEnding,
+  openIdleClient,
   poolClients,
   poolMax,
   pulse,
@@ -21,7 +24,7 @@ import { currentPid } from '../runtime/state.js';
 
 export function resetPool(pool: PgPool, generation: number): void {
   const g = (pool as { [POOL]?: PoolGuard })[POOL]!;
-  if (pool.ended) return; // nothing left to let go of
+  if (hasEnded(pool)) return; // nothing left to let go of
   const ownerPid = g.pid;
   const inherited = new Set(poolClients(pool).filter((c) => connOf(c) === undefined || isInherited(connOf(c))));
   const idle = detachClients(pool, inherited);
@@ -38,7 +41,6 @@ export function resetPool(pool: PgPool, generation: number): void {
     if (conn.pending) waiters.push(conn.pending);
     conn.pending = undefined;
   }
-  g.generation = generation;
   g.pid = currentPid();
   g.droppedInherited = inherited.size;
   g.reconnects = 0;
@@ -50,14 +52,7 @@ export function resetPool(pool: PgPool, generation: number): void {
     callOut(() => pool.emit('remove', client));
   }
   const refusal = requestedBeforeFork(g, ownerPid, 'A checkout (pool.connect() or pool.query())');
-  for (const item of waiters) {
-    if (item.timedOut) continue;
-    item.timedOut = true; // pg-pool's own timeout or connect callback must never answer it now
-    process.nextTick(() => {
-      item.timedOut = false;
-      failWaiter(item, refusal);
-    });
-  }
+  failWaitersNextTick(waiters, refusal);
   publish(channels.poolReset, () => ({
     pool: g.name,
     pid: g.pid,
@@ -69,18 +64,13 @@ export function resetPool(pool: PgPool, generation: number): void {
     refused: waiters.length,
     queued,
   }));
-  if (pool.ending || pool.ended) {
+  if (isEnding(pool)) {
     pulse(pool);
     return;
   }
   const toOpen = Math.min(g.prefill, poolMax(pool)) - poolClients(pool).length;
   for (let i = 0; i < toOpen; i++) {
-    pool.newClient({
-      callback: (err, _client, release) => {
-        publish(channels.poolPrefill, () => ({ pool: g.name, pid: g.pid, ...(err ? { error: err.message } : {}) }));
-        if (!err) release?.();
-      },
-    });
+    openIdleClient(pool, (err) => publish(channels.poolPrefill, () => ({ pool: g.name, pid: g.pid, ...(err ? { error: err.message } : {}) })));
   }
   pulse(pool);
 }

@@ -17,8 +17,7 @@ export interface PoolGuard {
   reapMs: number;
   /** Guarded by the zero-code hook: connections it cannot guard run unguarded, with a warning. */
   lenient: boolean;
-  /** Generation whose connections the pool holds (moves at each reset), and its process. */
-  generation: number;
+  /** The process whose connections the pool holds (moves at each reset). */
   pid: number;
   droppedInherited: number;
   reconnects: number;
@@ -75,7 +74,7 @@ export function poolGuardOf(pool: object): PoolGuard | undefined {
 }
 
 /** The checkout check: two loads (plus a getpid() in debug mode). Runs the reset if a fork happened. */
-export function settle(debug: boolean): void {
+export function checkForFork(debug: boolean): void {
   if (debug) forkedSinceLastPidCheck();
   else forkedSinceLastCheck();
 }

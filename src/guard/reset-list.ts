@@ -4,7 +4,7 @@
 // sockets the native child handler neutralises), the pool registry (pool-registry.ts: pools per
 // tenant) or the zero-code hook (hook.ts: the pg-forkguard/register entry).
 import { IncompatiblePoolError, describe } from '../shared/errors.js';
-import { install, onNewProcess } from '../runtime/state.js';
+import { install } from '../runtime/state.js';
 
 /** Anything that owns connections and knows how to let go of inherited ones. */
 export interface Resettable {
@@ -55,7 +55,8 @@ export function* guardedTargets(): Generator<object> {
   }
 }
 
-function resetAll(generation: number): void {
+/** A new process's reset step (src/wiring.ts): every entry, in the order it was added. */
+export function resetAll(generation: number): void {
   for (const e of [...entries]) {
     const target = e.weak ? e.weak.deref() : e.strong;
     if (target === undefined) {
@@ -78,7 +79,6 @@ function resetAll(generation: number): void {
     }
   }
 }
-onNewProcess('reset', resetAll);
 
 /**
  * Puts any pool on the reset list: `pool.resetAfterFork()` is called synchronously, with no

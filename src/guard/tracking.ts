@@ -2,13 +2,20 @@
 // byte to it, and leaves when it closes. In every child the registry's fds are replaced by a dead
 // socket before any JS runs.
 import { channels, publish } from '../shared/diagnostics.js';
-import { type Conn, forkedError } from './records.js';
+import { type Conn, CONN, connOf, forkedError, mark } from './records.js';
 import { FdRegistryError, describe } from '../shared/errors.js';
+import { patchMethod } from './patch-method.js';
 import {
+  NATIVE_BINDING_METHODS,
+  beforeStartup,
+  canWatchConnect,
+  nativeBindingOf,
+  type NativeBinding,
   type PgClient,
   type Stream,
   clientStream,
   isConnected,
+  isNativeClient,
   isOpenSocket,
   libpqSocket,
   markUnqueryable,
@@ -17,7 +24,7 @@ import {
   stopLibpq,
   streamFd,
 } from '../seams/pg.js';
-import { severFd, trackFd, untrackFd } from '../runtime/fd-registry.js';
+import { neutraliseFd, trackFd, untrackFd } from '../runtime/fd-registry.js';
 
 
 // fd -> the connection that tracked it. A closed socket's 'close' event arrives after its fd was
@@ -91,7 +98,7 @@ export function runUnguarded(conn: Conn, reason: Error): void {
  */
 export function watchSocket(client: PgClient, conn: Conn): void {
   const stream = clientStream(client);
-  if (!stream || typeof stream.once !== 'function' || typeof client.connection.prependListener !== 'function') {
+  if (!stream || typeof stream.once !== 'function' || !canWatchConnect(client)) {
     if (conn.lenient) return runUnguarded(conn, noFd(conn, 'its connection (no socket stream)'));
     throw noFd(conn, 'its connection (no socket stream)');
   }
@@ -112,7 +119,7 @@ export function watchSocket(client: PgClient, conn: Conn): void {
     if (conn.lenient) trackOrFail(stream);
     else track(conn, stream); // guard() time: let the caller see the error
   } else {
-    client.connection.prependListener('connect', () => trackOrFail(stream));
+    beforeStartup(client, () => trackOrFail(stream));
   }
   stream.once('close', onClose);
   onTlsUpgrade(client, (tls) => {
@@ -139,7 +146,7 @@ export function watchNative(client: PgClient, conn: Conn): void {
       // A connect that libpq completed in the parent's threadpool before the fork, its callback
       // run here: the socket is a live copy of the parent's new session. It gets the dead socket
       // now, and this process never reads or writes it.
-      severNative(client, conn, libpqSocket(client));
+      neutraliseNative(client, conn, libpqSocket(client));
       return;
     }
     try {
@@ -155,11 +162,11 @@ export function watchNative(client: PgClient, conn: Conn): void {
 }
 
 /** Stops every libuv watcher libpq has on the connection and puts the dead socket over `fd`. */
-export function severNative(client: PgClient, conn: Conn, fd: number): void {
+export function neutraliseNative(client: PgClient, conn: Conn, fd: number): void {
   stopLibpq(client);
   setNativeCancel(client, (cb) => process.nextTick(cb, forkedError(conn, 'client.cancel()')));
   if (fd >= 0 && owners.get(fd) !== conn) {
-    const rc = severFd(fd);
+    const rc = neutraliseFd(fd);
     if (rc !== 0) {
       publish(channels.clientLate, () => ({
         name: conn.name,
@@ -169,4 +176,38 @@ export function severNative(client: PgClient, conn: Conn, fd: number): void {
       }));
     }
   }
+}
+
+/** The socket watch that fits the client: its stream's, or libpq's. */
+export function watch(client: PgClient, conn: Conn): void {
+  if (isNativeClient(client)) {
+    const binding = nativeBindingOf(client);
+    mark(binding, CONN, conn);
+    patchNativeBinding(binding);
+    watchNative(client, conn);
+  } else {
+    watchSocket(client, conn);
+  }
+}
+
+/**
+ * pg-native's binding (`client.native`): its end() runs PQfinish, which sends Terminate. The
+ * guard untracks the fd first (PQfinish closes it; the number may be reused at once), and never
+ * lets a dropped connection's end() reach libpq.
+ */
+function patchNativeBinding(binding: NativeBinding): void {
+  patchMethod(Object.getPrototypeOf(binding) as object, NATIVE_BINDING_METHODS.end, (end) =>
+    function end_(this: NativeBinding, cb?: () => void) {
+      const conn = connOf(this);
+      if (conn !== undefined) {
+        if (conn.dropped) {
+          if (typeof cb === 'function') setImmediate(cb);
+          return undefined;
+        }
+        untrack(conn);
+        conn.onClosed?.();
+      }
+      return end.apply(this, arguments as never);
+    },
+  );
 }

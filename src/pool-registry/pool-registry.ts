@@ -1,5 +1,6 @@
 import { ForkGuardError, IncompatiblePoolError, InvalidArgumentError, PoolLimitError, describe } from '../shared/errors.js';
 import { channels, publish } from '../shared/diagnostics.js';
+import { type PgPool, isEnding } from '../seams/pg.js';
 import { guard, poolStats, type GuardOptions, type PgPoolLike } from '../guard/guard.js';
 
 export type EvictReason = 'lru' | 'idle' | 'manual' | 'end';
@@ -82,8 +83,6 @@ interface Waiter<K, P> {
 type Pool = Omit<PgPoolLike, 'end'> & {
   on(event: string, fn: (...args: unknown[]) => void): unknown;
   end(): Promise<void>;
-  ending?: boolean;
-  ended?: boolean;
 };
 
 function positive(value: unknown, what: string, opts: { integer?: boolean; infinite?: boolean } = {}): number {
@@ -206,7 +205,7 @@ export function createPoolRegistry<K, P extends PgPoolLike>(options: PoolRegistr
     }
     const pool = e.pool ? asPool(e.pool) : undefined;
     const done =
-      pool && !pool.ending && !pool.ended
+      pool && !isEnding(pool as unknown as PgPool)
         ? pool.end().catch((err: unknown) => warn(`ending the pool for ${label(e.key)} failed: ${(err as Error)?.message ?? err}`, 'FORKGUARD_REGISTRY_END_FAILED'))
         : Promise.resolve();
     const tracked = done.then(() => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ForkUnsupportedError, InvalidArgumentError, PreforkError, describe } from '../shared/errors.js';
 import { fork, waitpid } from '../runtime/fork.js';
 import { native } from '../seams/addon.js';
+import { activeHandles, handleFd, isSingleThreaded } from '../seams/node.js';
 import { becomeWorker, type WorkerInfo } from './worker.js';
 import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
 import { assertSupported, currentPid } from '../runtime/state.js';
@@ -88,11 +89,6 @@ interface Slot {
 
 let role: 'none' | 'master' | 'worker' = 'none';
 
-/** Which role this process has in a prefork server (for the typed errors). */
-export function preforkRole(): 'none' | 'master' | 'worker' {
-  return role;
-}
-
 function checkOptions(options: unknown): Settings {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new InvalidArgumentError(`prefork(options): options must be an object like { workers: 4 }, got ${describe(options)}.`);
@@ -160,7 +156,7 @@ function checkCanPrefork(): void {
     );
   }
   assertSupported('prefork()');
-  if (!process.execArgv.includes('--single-threaded')) {
+  if (!isSingleThreaded()) {
     throw new ForkUnsupportedError(
       'not-single-threaded',
       'prefork() refused: node was not started with --single-threaded. Without it V8 runs GC on helper ' +
@@ -178,13 +174,12 @@ interface Listener {
 
 // The app's listening servers: net.Server (http, https, ...) with a listening handle that has an fd.
 function appListeners(exclude: Server): Listener[] {
-  const handles = (process as unknown as { _getActiveHandles?(): unknown[] })._getActiveHandles?.() ?? [];
   const out: Listener[] = [];
-  for (const h of handles) {
+  for (const h of activeHandles()) {
     if (h === exclude || !(h instanceof EventEmitter) || typeof (h as Server).listen !== 'function') continue;
-    const server = h as Server & { _handle?: { fd?: number } | null };
-    const fd = server._handle?.fd;
-    if (!server.listening || typeof fd !== 'number' || fd < 0) continue;
+    const server = h as Server;
+    const fd = handleFd(server);
+    if (!server.listening || fd < 0) continue;
     const copy = native.dupFd(fd);
     if (copy < 0) {
       throw new PreforkError(

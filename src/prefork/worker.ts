@@ -7,6 +7,7 @@ import { type Server, type Socket, connect } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { currentPid } from '../runtime/state.js';
+import { responseOf } from '../seams/node.js';
 
 export interface WorkerInfo {
   readonly isWorker: true;
@@ -93,7 +94,7 @@ function stopServing(server: Server, open: Set<Socket>): Promise<void> {
     const noKeepAlive = (res: ServerResponse | undefined): void => {
       if (res && !res.headersSent) res.shouldKeepAlive = false;
     };
-    for (const socket of open) noKeepAlive((socket as Socket & { _httpMessage?: ServerResponse })._httpMessage);
+    for (const socket of open) noKeepAlive(responseOf(socket));
     server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => noKeepAlive(res));
   });
 }

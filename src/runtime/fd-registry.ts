@@ -29,7 +29,7 @@ export function trackFd(fd: number): void {
         'ERR_FORKGUARD_NOT_A_SOCKET',
         fd,
         `trackFd(${fd}): fd ${fd} is not a socket. Only sockets can be neutralised (a dead socket is put ` +
-          `in their place); pass the fd of a pool's connection (client.connection.stream._handle.fd).`,
+          `in their place); pass the fd of a connected socket.`,
       );
     case codes.full:
       throw new FdRegistryError(
@@ -66,7 +66,7 @@ export function isTracked(fd: number): boolean {
  * forked process only after the fork: a libpq connect that completed in the parent's threadpool
  * and whose callback runs in the child. 0 or a negative native code.
  */
-export function severFd(fd: number): number {
+export function neutraliseFd(fd: number): number {
   if (!facts || !Number.isInteger(fd) || fd < 0) return facts?.codes.badFd ?? -1;
-  return native.severFd(fd);
+  return native.neutraliseFd(fd);
 }

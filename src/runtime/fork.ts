@@ -1,6 +1,5 @@
 import { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { inspect } from 'node:util';
 import { isMainThread, type Worker } from 'node:worker_threads';
 import * as inspector from 'node:inspector';
 import {
@@ -11,17 +10,10 @@ import {
   describe,
 } from '../shared/errors.js';
 import { channels, publish } from '../shared/diagnostics.js';
-import { native, type ChildWatch, type ForkReportSlots } from '../seams/addon.js';
-import {
-  assertSupported,
-  currentPid,
-  enterNewProcess,
-  facts,
-  forkGeneration,
-  install,
-  onNewProcess,
-  setDrainedHandler,
-} from './state.js';
+import { native, type ChildWatch } from '../seams/addon.js';
+import { activeHandles, isSingleThreaded } from '../seams/node.js';
+import { becomeChild } from './exit.js';
+import { assertSupported, currentPid, enterNewProcess, facts, forkGeneration, install } from './state.js';
 
 export interface ForkOptions {
   /** Fork even where it is known to be unsafe (worker threads, inspector, no --single-threaded). */
@@ -44,22 +36,29 @@ export interface ExitStatus {
   signal: string | null;
 }
 
-// Workers started after this module loaded are counted; Node has no API that lists them all.
+// Workers started after countWorkerThreads() (src/wiring.ts calls it) are counted; Node has no API
+// that lists them all.
 let liveWorkers = 0;
-process.on('worker', (worker: Worker) => {
-  liveWorkers++;
-  // Its loop shares the threadpool that the last fork() may still hold parked, and ours does not
-  // count its requests (native/threadpool.h).
-  if (mayHoldThreadpool) native.releaseThreadpool();
-  worker.once('exit', () => {
-    liveWorkers--;
+let countingWorkers = false;
+export function countWorkerThreads(): void {
+  if (countingWorkers) return;
+  countingWorkers = true;
+  process.on('worker', (worker: Worker) => {
+    liveWorkers++;
+    // Its loop shares the threadpool that the last fork() may still hold parked, and ours does not
+    // count its requests (native/uv/threadpool.h).
+    if (mayHoldThreadpool) native.releaseThreadpool();
+    worker.once('exit', () => {
+      liveWorkers--;
+    });
   });
-});
+}
 
 const hooks = new Set<ForkHooks>();
-onNewProcess('child', () => {
+/** A new process's last step (src/wiring.ts): the onFork 'child' hooks, in registration order. */
+export function runChildHooks(): void {
   for (const h of [...hooks]) callHook(h, 'child');
-});
+}
 
 function callHook(h: ForkHooks, which: 'before' | 'parent' | 'child', pid?: number): void {
   const fn = h[which];
@@ -135,7 +134,7 @@ function checkSafe(options: ForkOptions): void {
   if (inspector.url() !== undefined) {
     refuse('inspector', 'the inspector is active; its thread does not exist in the child. Call inspector.close() first.');
   }
-  if (!process.execArgv.includes('--single-threaded')) {
+  if (!isSingleThreaded()) {
     refuse(
       'not-single-threaded',
       'node was not started with --single-threaded. Without it V8 runs GC on helper threads the child ' +
@@ -200,12 +199,12 @@ export function waitpid(pid: number): Promise<ExitStatus> {
   });
 }
 
-// In a new process the parent's children are not ours: forget them.
-onNewProcess('reset', () => {
+/** A new process's first step (src/wiring.ts): the parent's children are not ours, forget them. */
+export function forgetParentsChildren(): void {
   for (const child of children.values()) child.watch.close();
   children.clear();
   releaseInheritedSubprocesses();
-});
+}
 
 /**
  * Nor are the parent's child_process children: only their parent can wait for them, so their
@@ -215,8 +214,7 @@ onNewProcess('reset', () => {
  * destroyed, IPC no longer read. Closing a copy of a pipe sends nothing; the parent's is untouched.
  */
 function releaseInheritedSubprocesses(): void {
-  const active = (process as unknown as { _getActiveHandles?(): unknown[] })._getActiveHandles?.() ?? [];
-  for (const sub of active) {
+  for (const sub of activeHandles()) {
     if (!(sub instanceof ChildProcess) || sub.exitCode !== null || sub.signalCode !== null) continue;
     sub.unref();
     for (const stream of sub.stdio) if (stream && !stream.destroyed) stream.destroy();
@@ -226,73 +224,8 @@ function releaseInheritedSubprocesses(): void {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Leaving a fork() child. Node's own exit paths join threads that do not exist in the child, and a
-// drained loop hangs in NodePlatform::DrainTasks; so the child ends through _exit, after doing
-// what Node would have done ('beforeExit', 'exit').
-
-type ExitingProcess = NodeJS.Process & { _exiting?: boolean; reallyExit(code?: number): never };
-
-function exitCode(): number {
-  const c = Number(process.exitCode ?? 0);
-  return Number.isInteger(c) ? c : 1;
-}
-
-function emitExitAndLeave(code: number): never {
-  const p = process as ExitingProcess;
-  if (!p._exiting) {
-    p._exiting = true;
-    try {
-      process.emit('exit', code);
-    } catch (err) {
-      process.stderr.write(`${inspect(err)}\n`);
-      native.exitNow(7);
-    }
-  }
-  native.exitNow(process.exitCode === undefined ? code : exitCode());
-}
-
-function onDrained(phase: 'beforeExit' | 'exit'): void {
-  if (phase === 'beforeExit') {
-    process.emit('beforeExit', exitCode());
-    return;
-  }
-  emitExitAndLeave(exitCode());
-}
-
-function becomeChild(): void {
-  const p = process as ExitingProcess;
-  // process.exit() emits 'exit' and then calls process.reallyExit: take over at that point.
-  p.reallyExit = ((code?: number) => native.exitNow(code ?? 0)) as never;
-  if (!process.hasUncaughtExceptionCaptureCallback()) {
-    process.setUncaughtExceptionCaptureCallback((err) => {
-      if (process.listenerCount('uncaughtException') > 0) {
-        (process.emit as (event: string, ...args: unknown[]) => boolean)('uncaughtException', err, 'uncaughtException');
-        return;
-      }
-      // What Node prints for an uncaught exception, then its exit code 1.
-      process.stderr.write(`${inspect(err)}\n\nNode.js ${process.version}\n`);
-      process.exitCode = 1;
-      emitExitAndLeave(1);
-    });
-  }
-  setDrainedHandler(onDrained);
-  native.watchExit();
-}
-
-/** The fork(2) call itself, as the addon makes it: its own fork() normally; the test build's
- * other ways in tests (test/support/native-test.ts), which is why fork() takes it as a parameter.
- * It leaves the pid (0 in the child, -1 with errno) in the report and starts `watch` in the parent. */
-export type ForkCall = (dnsInFlight: number, watch: ChildWatch) => void;
-
-const systemFork: ForkCall = native.fork;
-
-// fork()'s report (native/fork.h): the addon writes it at each fork, JS reads what it needs.
+// fork()'s report (native/uv/fork.h): the addon writes it at each fork, JS reads what it needs.
 const report = facts?.report ? new Float64Array(facts.report) : new Float64Array(0);
-/** A value of the last fork's report, in this process (native/fork.h). */
-export function reported(key: keyof ForkReportSlots): number {
-  return report[facts!.forkReport[key]]!;
-}
 
 // Read once, at the first fork(). The child's becomeChild() sets an uncaught-exception capture
 // callback, and Node's setter writes process.report, which loads the report module on first use: in
@@ -301,11 +234,11 @@ export function reported(key: keyof ForkReportSlots): number {
 let reportModuleLoaded = false;
 
 /**
- * fork() with the fork(2) call given: checks, hooks, the call, then the child's or the parent's
- * side. `announce`: run the new-process work in the child now (false: leave it to the loop hook,
- * as after a fork by foreign code).
+ * fork(2) for Node: returns 0 in the child and the child's pid in the parent. The child runs on
+ * with the parent's state, its event loop re-armed, process.pid corrected and every tracked socket
+ * neutralised. It ends through process.exit(), when its loop drains, or on an uncaught error.
  */
-export function forkVia(options: ForkOptions | undefined, call: ForkCall, announce = true): number {
+export function fork(options?: ForkOptions): number {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new InvalidArgumentError(`fork(options): options must be an object like { unsafe: true }, got ${describe(options)}.`);
   }
@@ -326,14 +259,16 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
   const slots = facts!.forkReport;
   // Asked now: after the fork even a getter's call writes pages (its frame, its feedback).
   const publishing = channels.fork.hasSubscribers;
-  call(dnsRequestsInFlight(), child.watch);
+  native.fork(dnsRequestsInFlight(), child.watch);
   // From here in the parent, while the child shares every page, each page written is a copy-on-write
   // fault (native/fork.h): reads of the report, one table entry, functions called only when needed.
   const pid = report[slots.pid]!;
   if (pid === 0) {
     child.watch.close();
     becomeChild();
-    if (announce) enterNewProcess();
+    // After a fork that ran the child handler, the new-process work runs now; after one that ran
+    // none (the test build's, as foreign code's) the generation has not moved and this is a no-op.
+    enterNewProcess();
     publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration() }));
     return 0;
   }
@@ -363,6 +298,10 @@ export function forkVia(options: ForkOptions | undefined, call: ForkCall, announ
   if (publishing) publishParent(parentPid, pid);
   if (hooks.size > 0) for (const h of [...hooks]) callHook(h, 'parent', pid);
   return pid;
+}
+
+function reported(key: keyof NonNullable<typeof facts>['forkReport']): number {
+  return report[facts!.forkReport[key]]!;
 }
 
 function publishParent(parentPid: number, pid: number): void {
@@ -404,13 +343,4 @@ function dnsRequestsInFlight(): number {
     if (r === 'GetAddrInfoReqWrap' || r === 'GetNameInfoReqWrap') n++;
   }
   return n;
-}
-
-/**
- * fork(2) for Node: returns 0 in the child and the child's pid in the parent. The child runs on
- * with the parent's state, its event loop re-armed, process.pid corrected and every tracked socket
- * neutralised. It ends through process.exit(), when its loop drains, or on an uncaught error.
- */
-export function fork(options?: ForkOptions): number {
-  return forkVia(options, systemFork);
 }

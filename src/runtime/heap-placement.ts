@@ -14,6 +14,7 @@
 //   randomisation), even under --single-threaded.
 import { InvalidArgumentError } from '../shared/errors.js';
 import { native } from '../seams/addon.js';
+import { isSingleThreaded } from '../seams/node.js';
 
 export type HeapPlacement = 'together' | 'v8';
 
@@ -27,7 +28,7 @@ export interface HeapPlacementResult {
 
 function wanted(): HeapPlacement {
   const env = process.env.PG_FORKGUARD_HEAP_PLACEMENT;
-  if (env === undefined || env === '') return process.execArgv.includes('--single-threaded') ? 'together' : 'v8';
+  if (env === undefined || env === '') return isSingleThreaded() ? 'together' : 'v8';
   if (env === 'together' || env === 'v8') return env;
   throw new InvalidArgumentError(
     `PG_FORKGUARD_HEAP_PLACEMENT must be 'together' or 'v8', got '${env}'. Unset it to place V8's heap ` +

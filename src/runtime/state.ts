@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isMainThread } from 'node:worker_threads';
 import { ForkGuardError, ForkUnsupportedError } from '../shared/errors.js';
-import { placeHeap } from './heap-placement.js';
 import { native, type NativeFacts } from '../seams/addon.js';
 
 // The native state page (native/core.h): plain memory that the atfork child handler writes, read
@@ -17,12 +16,6 @@ const state = facts?.state ? new Uint32Array(facts.state) : undefined;
 // Where nothing wipes the canary, a copy that never reads as wiped stands in for it.
 const canary = facts?.canary && facts.canarySupported ? new Uint32Array(facts.canary) : new Uint32Array(TOKEN + 1).fill(1);
 
-export const canarySupported = facts?.canarySupported === true;
-
-// In a process that will fork, V8's heap pages from here on land together (heap-placement.ts). As
-// early as the package can: what the app builds after the import forks cheaper.
-placeHeap();
-
 /** How many forks separate this process from the one that loaded the package (0 there, 1 in a
  * child, 2 in a grandchild). Read from memory the child handler writes: no system call. */
 export function forkGeneration(): number {
@@ -32,11 +25,6 @@ export function forkGeneration(): number {
 /** The real pid, kept current by the child handler (process.pid is cached at startup). */
 export function currentPid(): number {
   return state ? state[PID]! : process.pid;
-}
-
-export function nativeCounters(): { neutralised: number; failed: number; tracked: number } {
-  if (!state) return { neutralised: 0, failed: 0, tracked: 0 };
-  return { neutralised: state[facts!.slots.neutralised]!, failed: state[facts!.slots.failed]!, tracked: state[facts!.slots.tracked]! };
 }
 
 export function assertSupported(what: string): void {
@@ -59,16 +47,26 @@ export function assertSupported(what: string): void {
 // ---------------------------------------------------------------------------------------------
 // What runs once per new process, before its loop first polls.
 
-type Listener = (generation: number) => void;
-const resetListeners = new Set<Listener>(); // pools (run first: they own inherited sockets)
-const childListeners = new Set<Listener>(); // onFork({ child }) hooks
+/** One step of a new process's work, with what it is called in a warning if it throws. */
+export interface NewProcessStep {
+  what: string;
+  run(generation: number): void;
+}
 
-export function onNewProcess(kind: 'reset' | 'child', listener: Listener): () => void {
-  const set = kind === 'reset' ? resetListeners : childListeners;
-  set.add(listener);
-  return () => {
-    set.delete(listener);
-  };
+/** What the runtime calls out to, handed over once by src/wiring.ts (the one place that decides the
+ * order of the steps, whichever entry point loaded the package). */
+export interface RuntimeWiring {
+  /** Run in this order in every new process: the runtime's own, the reset list, onFork hooks. */
+  newProcess: readonly NewProcessStep[];
+  /** A fork() child's loop drained ('beforeExit', then 'exit'): runtime/exit.ts. */
+  drained(phase: 'beforeExit' | 'exit'): void;
+}
+
+let wiring: RuntimeWiring | undefined;
+/** Starts the runtime with what it calls out to: once, from src/wiring.ts. Nothing is armed here
+ * (install() does that, at the first guard() or fork()). */
+export function startRuntime(w: RuntimeWiring): void {
+  wiring ??= w;
 }
 
 function fixPid(): void {
@@ -92,13 +90,13 @@ function refreshUuidCache(): void {
   for (let i = 0; i < UUID_BATCH; i++) randomUUID();
 }
 
-function runAll(set: Set<Listener>, generation: number, what: string): void {
-  for (const listener of [...set]) {
+function runSteps(generation: number): void {
+  for (const step of wiring?.newProcess ?? []) {
     try {
-      listener(generation);
+      step.run(generation);
     } catch (err) {
-      // One failing listener must not stop the others, nor the child.
-      process.emitWarning(`pg-forkguard: a ${what} threw in the child: ${(err as Error)?.stack ?? err}`, {
+      // One failing step must not stop the others, nor the child.
+      process.emitWarning(`pg-forkguard: a ${step.what} threw in the child: ${(err as Error)?.stack ?? err}`, {
         code: 'FORKGUARD_HOOK_FAILED',
       });
     }
@@ -114,8 +112,7 @@ export function enterNewProcess(): boolean {
   state[ANNOUNCED] = generation;
   fixPid();
   refreshUuidCache();
-  runAll(resetListeners, generation, 'pool reset');
-  runAll(childListeners, generation, "onFork 'child' hook");
+  runSteps(generation);
   return true;
 }
 
@@ -156,11 +153,6 @@ export function enableLoopPidCheck(): void {
   native.setLoopPidCheck(true);
 }
 
-let drainedHandler: ((phase: 'beforeExit' | 'exit') => void) | undefined;
-export function setDrainedHandler(fn: (phase: 'beforeExit' | 'exit') => void): void {
-  drainedHandler = fn;
-}
-
 let hookStarted = false;
 
 /** Arms the pthread_atfork handler once. True only for the call that armed it. */
@@ -174,7 +166,7 @@ export function install(): boolean {
         if (byPid) warnUnseenFork();
         enterNewProcess();
       },
-      (phase) => drainedHandler?.(phase),
+      (phase) => wiring?.drained(phase),
     );
     hookStarted = true;
   }

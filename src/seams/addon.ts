@@ -2,53 +2,25 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import load from 'node-gyp-build';
 import { NativeLoadError } from '../shared/errors.js';
+import type { ForkReportSlot, Limit, ResultCode, StateSlot } from './addon-facts.js';
 
-/** Slots of fork()'s report (native/fork.h): written by the addon at each fork, in the parent after
- * fork(2), into memory JS reads through facts.report. */
-export interface ForkReportSlots {
-  /** The child's pid, 0 in the child, -1 on failure. */
-  pid: number;
-  errno: number;
-  quiesceNs: number;
-  scanNs: number;
-  forkNs: number;
-  /** fork(2) alone (forkNs also covers the condvar scan and taking libuv's wq_mutex). */
-  syscallNs: number;
-  /** fork(2)'s CPU time, this thread's: without the time a child running on this CPU took. */
-  syscallCpuNs: number;
-  restoreNs: number;
-  ranges: number;
-  calls: number;
-  adviseFailures: number;
-  lostReqs: number;
-  /** Condvars other threads slept on at the fork, re-initialised in the child (glibc 2.25-2.40). */
-  condvars: number;
-  quiesced: number;
-  /** The threadpool was still parked from the last fork(): the loop had no request for it since (native/threadpool.h). */
-  quiesceReused: number;
-  /** The flags came from the last /proc/self/smaps scan, not from reading smaps now (native/dontfork.h). */
-  scanReused: number;
-  /** Memory was mapped or unmapped during the fork: the marks went back mapping by mapping. */
-  restoreOneByOne: number;
-  length: number;
-}
-
-/** What init() hands over: every slot number, code and limit is defined once, in native/. */
+/** What init() hands over: every slot number, code and limit is defined once, in native/core/facts.h;
+ * their names and types here come from it too (./addon-facts.ts, generated). */
 export interface NativeFacts {
   rc: number;
   errno: number;
   state?: ArrayBuffer;
   canary?: ArrayBuffer;
   canarySupported?: boolean;
-  /** Results of trackFd and friends (native/core.h). */
-  codes: { ok: number; badFd: number; notSocket: number; full: number; range: number; notTracked: number; noDeadSocket: number; noCanary: number };
-  /** Slots of the state page (and the canary's token slot). */
-  slots: { generation: number; pid: number; neutralised: number; failed: number; tracked: number; announced: number; canaryToken: number };
-  limits: { registryCapacity: number; fdIndexLimit: number; quiesceTimeoutMs: number };
-  forkReport: ForkReportSlots;
+  codes: Record<ResultCode, number>;
+  /** Slots of the state page, and the canary's token slot. */
+  slots: Record<StateSlot | 'canaryToken', number>;
+  limits: Record<Limit, number>;
+  /** Slots of fork()'s report, and its length. */
+  forkReport: Record<ForkReportSlot | 'length', number>;
   /** fork()'s report, forkReport.length doubles. */
   report?: ArrayBuffer;
-  /** The libuv this addon was built against and the one it runs on (native/uv-private.h). */
+  /** The libuv this addon was built against and the one it runs on (native/uv/uv-private.h). */
   uv: { runtime: string; headers: string; known: string; layoutKnown: boolean };
 }
 
@@ -67,10 +39,9 @@ export interface Binding {
   trackFd(fd: number): number;
   untrackFd(fd: number): boolean;
   isTracked(fd: number): boolean;
-  severFd(fd: number): number;
+  neutraliseFd(fd: number): number;
   checkCanary(): boolean;
   checkPid(): boolean;
-  getpid(): number;
   dupFd(fd: number): number;
   startHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   setLoopPidCheck(on: boolean): void;
@@ -90,25 +61,9 @@ export const root = join(__dirname, '..', '..');
 /** Loads the addon the way node-gyp-build does, but when nothing loads says what was tried. */
 function loadBinding(): Binding {
   // Windows has no fork(2): nothing was compiled there, and nothing is loaded. install() returns
-  // false and every fork-related call throws ForkUnsupportedError (state.ts, fork.ts).
+  // false and every fork-related call throws ForkUnsupportedError (runtime/state.ts, runtime/fork.ts).
+  // Nothing outside the package chooses which file is loaded: no environment variable is read.
   if (process.platform === 'win32') return { supported: false } as Binding;
-  // Another build of the same sources, by path: the test build (test/support), a sanitizer build.
-  // Loaded with dlopen because its name does not end in .node (so node-gyp-build never picks it).
-  const override = process.env.PG_FORKGUARD_ADDON;
-  if (override) {
-    const mod = { exports: {} as Binding };
-    try {
-      process.dlopen(mod, override);
-    } catch (cause) {
-      throw new NativeLoadError(
-        `pg-forkguard: PG_FORKGUARD_ADDON=${override} does not load: ${(cause as Error).message}. Unset it to ` +
-          `use the package's own addon.`,
-        [{ path: override, error: (cause as Error).message }],
-        cause,
-      );
-    }
-    return mod.exports;
-  }
   try {
     return load(root) as Binding;
   } catch (cause) {

@@ -1,18 +1,21 @@
 // The one module that knows node-postgres's private fields (pg 8, pg-pool 3, pg-native 3). Every
-// read or write of them by the guard goes through a function here, so a pg release that renames
-// one breaks this file and its contract test (test/pg-contract.test.ts), not the guard's behaviour.
-// guard() checks the installed versions against the range below and the shapes it relies on.
+// read or write of them goes through a function here, typed by the interfaces below, so a pg
+// release that renames one breaks this file and its contract test, not the guard's behaviour. The
+// contract is not a list kept by hand: test/pg-contract.test.ts finds every member of these
+// interfaces that this file touches (test/support/seam-members.cjs, with TypeScript's checker) and
+// checks each on live objects of every tested pg version. guard() checks the installed versions
+// against the range below and the shapes it relies on.
 import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IncompatiblePoolError, describe } from '../shared/errors.js';
+import { handleFd } from './node.js';
 
 /** The pg and pg-pool versions this module was written for and is tested against (CI runs each
  * minor listed in test/pg-versions). peerDependencies says the same. */
 export const SUPPORTED = { pg: { major: 8, minMinor: 11 }, pgPool: { major: 3, minMinor: 6 } } as const;
 
 export interface Stream extends EventEmitter {
-  _handle?: { fd?: number } | null;
   connecting?: boolean;
   destroyed?: boolean;
   destroy(err?: Error): void;
@@ -41,14 +44,22 @@ export interface NativeBinding extends EventEmitter {
   cancel(cb: (err?: Error) => void): unknown;
 }
 
+/** A pg.Client's Connection (pg/lib/connection.js), which owns the socket. */
+export interface PgConnection extends EventEmitter {
+  stream: Stream;
+  _ending: boolean;
+}
+
 export interface PgClient extends EventEmitter {
-  connection: EventEmitter & { stream: Stream; _ending: boolean };
+  connection: PgConnection;
   /** pg.native.Client only (it has no `connection`). */
   native?: NativeBinding;
   processID: number | null;
   secretKey: number | null;
   readyForQuery?: boolean;
   connectionTimeoutHandle?: ReturnType<typeof setTimeout>;
+  /** pg-pool's release function, set on a client while it is checked out. */
+  release?: (err?: Error) => void;
   _connecting: boolean;
   _connected: boolean;
   _ending: boolean;
@@ -94,40 +105,57 @@ export interface PgPool extends EventEmitter {
   readonly waitingCount: number;
 }
 
-/**
- * Every private member of pg and pg-pool this module reads or writes, by the object that has it
- * (test/pg-contract.test.ts checks each on live objects of every tested pg version).
- */
-export const CONTRACT = {
-  /** A connected pg.Client. */
-  client: ['connection', 'processID', 'secretKey', 'readyForQuery', '_connecting', '_connected', '_ending', '_queryable', '_connectionCallback'],
-  clientMethods: ['connect', '_connect', 'query', 'cancel', 'end', '_errorAllQueries', '_handleReadyForQuery'],
-  /** Its pg Connection, and the socket under it. */
-  connection: ['stream', '_ending'],
-  socket: ['_handle', 'connecting', 'destroyed'],
-  /** A pg.Pool (pg-pool). */
-  pool: ['options', 'Client', 'Promise', 'ending', 'ended', '_clients', '_idle', '_pendingQueue'],
-  poolMethods: ['connect', 'end', 'newClient', '_acquireClient', '_release', '_remove', '_pulseQueue'],
-  /** An entry of pool._idle. */
-  idleItem: ['client', 'idleListener', 'timeoutId'],
-  /** pg-pool's timeout messages (isPgTimeout). */
-  timeoutMessages: ['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout'],
-} as const;
+/** The prototype of pg.Client or pg.native.Client, as the shape tests read it (each has some of these). */
+export interface PgClientPrototype {
+  _connect?: unknown;
+  _errorAllQueries?: unknown;
+  _handleReadyForQuery?: unknown;
+  _pulseQueryQueue?: unknown;
+}
 
-/** The pool methods the guard wraps (on the prototype that owns each). */
-export const POOL_METHODS = ['connect', 'end', 'newClient', '_acquireClient', '_release', '_remove'] as const;
-/** The client methods the guard wraps; pg-native's client also gets `_connect`. */
-export const CLIENT_METHODS = ['connect', 'query', 'cancel'] as const;
+/** The prototype of pg-pool's Pool, as the shape test reads it. */
+export interface PgPoolPrototype {
+  _pulseQueue?: unknown;
+  newClient?: unknown;
+}
+
+/** pg-pool's two ways of saying connectionTimeoutMillis ran out: waiting in the queue, and connecting. */
+export const TIMEOUT_MESSAGES = ['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout'] as const;
+
+/** The pool methods the guard wraps (on the prototype that owns each), by what they do. */
+export const POOL_METHODS = {
+  connect: 'connect',
+  end: 'end',
+  newClient: 'newClient',
+  acquireClient: '_acquireClient',
+  release: '_release',
+  remove: '_remove',
+} as const satisfies Record<string, keyof PgPool>;
+/** The client methods the guard wraps; `nativeConnect` on pg.native.Client only. */
+export const CLIENT_METHODS = {
+  connect: 'connect',
+  query: 'query',
+  cancel: 'cancel',
+  nativeConnect: '_connect',
+} as const satisfies Record<string, keyof PgClient>;
+/** pg-native's binding method the guard wraps. */
+export const NATIVE_BINDING_METHODS = { end: 'end' } as const satisfies Record<string, keyof NativeBinding>;
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and versions.
 
+/** True for pg-pool's Pool class (or a subclass), by its prototype's methods: the one shape test of it. */
+export function isPoolClass(C: unknown): C is Function & { prototype: object } {
+  const proto = typeof C === 'function' ? ((C as { prototype?: PgPoolPrototype }).prototype) : undefined;
+  return !!proto && typeof proto._pulseQueue === 'function' && typeof proto.newClient === 'function';
+}
+
 export function isPoolShaped(t: object): boolean {
-  return Array.isArray((t as { _clients?: unknown })._clients) || typeof (t as { newClient?: unknown }).newClient === 'function';
+  return Array.isArray((t as Partial<PgPool>)._clients) || typeof (t as Partial<PgPool>).newClient === 'function';
 }
 
 export function isClientShaped(t: object): boolean {
-  return (t as { connection?: unknown }).connection !== undefined || typeof (t as { _connect?: unknown })._connect === 'function';
+  return (t as Partial<PgClient>).connection !== undefined || typeof (t as Partial<PgClient>)._connect === 'function';
 }
 
 export function isNativeClient(client: PgClient): boolean {
@@ -136,14 +164,14 @@ export function isNativeClient(client: PgClient): boolean {
 
 /** True for node-postgres's JavaScript client class or pg-native's, by their prototype's methods. */
 export function isPgClientClass(Client: unknown): boolean {
-  const proto = (Client as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+  const proto = (Client as { prototype?: PgClientPrototype } | undefined)?.prototype;
   if (!proto || typeof proto._connect !== 'function' || typeof proto._errorAllQueries !== 'function') return false;
   return typeof proto._handleReadyForQuery === 'function' || typeof proto._pulseQueryQueue === 'function';
 }
 
 /** pg-native's client class (pg.native.Client) rather than the JavaScript one. */
 export function isNativeClientClass(Client: unknown): boolean {
-  const proto = (Client as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+  const proto = (Client as { prototype?: PgClientPrototype } | undefined)?.prototype;
   return isPgClientClass(Client) && typeof proto!._handleReadyForQuery !== 'function';
 }
 
@@ -152,7 +180,7 @@ export function poolProblem(pool: PgPool): string | undefined {
   for (const key of ['_clients', '_idle', '_pendingQueue'] as const) {
     if (!Array.isArray(pool[key])) return `it has no ${key} array`;
   }
-  for (const key of [...POOL_METHODS, '_pulseQueue'] as const) {
+  for (const key of [...Object.values(POOL_METHODS), '_pulseQueue'] as const) {
     if (typeof pool[key] !== 'function') return `it has no ${key}() method`;
   }
   if (pool.options === null || typeof pool.options !== 'object') return 'it has no options';
@@ -172,7 +200,7 @@ export function clientProblem(client: PgClient): string | undefined {
       return 'its `native` binding is not pg-native over libpq (no pq.$socket())';
     }
   } else {
-    const con = client.connection as PgClient['connection'] | undefined;
+    const con = client.connection as PgConnection | undefined;
     if (!con || typeof con !== 'object' || !con.stream || typeof con.stream.prependListener !== 'function') {
       return 'it has no connection stream and no pg-native binding';
     }
@@ -183,10 +211,10 @@ export function clientProblem(client: PgClient): string | undefined {
   return undefined;
 }
 
-interface Versions {
+type Versions = {
   pg: string | undefined;
   pgPool: string | undefined;
-}
+};
 const versionsByClass = new WeakMap<object, Versions>();
 
 function moduleOf(predicate: (exports: unknown) => boolean): string | undefined {
@@ -226,11 +254,7 @@ export function versionsOf(Client: object, PoolClass: object | undefined): Versi
   });
   const poolEntry =
     PoolClass &&
-    moduleOf((e) => {
-      const proto = typeof e === 'function' ? (e as { prototype?: Record<string, unknown> }).prototype : undefined;
-      if (!proto || typeof proto._pulseQueue !== 'function') return false;
-      return e === PoolClass || proto.isPrototypeOf((PoolClass as { prototype: object }).prototype);
-    });
+    moduleOf((e) => isPoolClass(e) && (e === PoolClass || e.prototype.isPrototypeOf((PoolClass as { prototype: object }).prototype)));
   const found = { pg: versionAt(pgEntry, 'pg'), pgPool: versionAt(poolEntry, 'pg-pool') };
   versionsByClass.set(Client, found);
   return found;
@@ -260,18 +284,37 @@ export function checkVersions(Client: object, PoolClass: object | undefined, wha
 // A client's socket.
 
 export function clientStream(client: PgClient): Stream | undefined {
-  const con = client.connection as PgClient['connection'] | undefined;
+  const con = client.connection as PgConnection | undefined;
   const s = con && typeof con === 'object' ? con.stream : undefined;
   return s && typeof s === 'object' ? s : undefined;
 }
 
 export function streamFd(stream: Stream | undefined): number {
-  const fd = stream?._handle?.fd;
-  return typeof fd === 'number' ? fd : -1;
+  return handleFd(stream);
 }
 
 export function isOpenSocket(stream: Stream): boolean {
   return !stream.connecting && !stream.destroyed && streamFd(stream) >= 0;
+}
+
+/** Whether pg's connection can be told to run a listener before pg's own on 'connect'. */
+export function canWatchConnect(client: PgClient): boolean {
+  return typeof client.connection?.prependListener === 'function';
+}
+
+/** Runs `fn` when the socket connects, before pg sends its start-up packet (a prepended listener). */
+export function beforeStartup(client: PgClient, fn: () => void): void {
+  client.connection.prependListener('connect', fn);
+}
+
+/** pg-native's binding under a pg.native.Client (isNativeClient). */
+export function nativeBindingOf(client: PgClient): NativeBinding {
+  return client.native!;
+}
+
+/** Replaces a client's end() on the instance (a dropped client ends without a byte). */
+export function replaceEnd(client: PgClient, end: (cb?: () => void) => unknown): void {
+  client.end = end as PgClient['end'];
 }
 
 /** Calls `fn` with the TLS stream after pg upgrades the connection (the same fd, wrapped). */
@@ -414,6 +457,46 @@ export function failWaiter(item: PendingItem, err: Error): void {
   item.callback(err, undefined, () => {});
 }
 
+/**
+ * Answers waiting checkouts with an error on the next tick, as pg-pool answers them. Until then
+ * each is marked answered, so that pg-pool's own timeout or connect callback never answers it now.
+ */
+export function failWaitersNextTick(items: readonly PendingItem[], err: Error): void {
+  for (const item of items) {
+    if (item.timedOut) continue;
+    item.timedOut = true;
+    process.nextTick(() => {
+      item.timedOut = false;
+      failWaiter(item, err);
+    });
+  }
+}
+
+/** Opens one more connection in the pool, outside any checkout (prefill); `done` says how it went. */
+export function openIdleClient(pool: PgPool, done: (err: Error | undefined) => void): void {
+  pool.newClient({
+    callback: (err, _client, release) => {
+      done(err);
+      if (!err) release?.();
+    },
+  });
+}
+
+/** pool.end() was called (it may still be ending). */
+export function isEnding(pool: PgPool): boolean {
+  return pool.ending || pool.ended;
+}
+
+/** pool.end() has finished. */
+export function hasEnded(pool: PgPool): boolean {
+  return pool.ended;
+}
+
+/** The Client class a pool makes its connections with (its `Client` option, or pg.Client). */
+export function clientClassOf(pool: PgPool): PgPool['Client'] {
+  return pool.Client;
+}
+
 export function pulse(pool: PgPool): void {
   pool._pulseQueue();
 }
@@ -428,15 +511,15 @@ export function connectionTimeoutMs(pool: PgPool): number {
 
 /** pg-pool's two ways of saying connectionTimeoutMillis ran out: waiting in the queue, and connecting. */
 export function isPgTimeout(err: Error): boolean {
-  return (CONTRACT.timeoutMessages as readonly string[]).includes(err.message);
+  return (TIMEOUT_MESSAGES as readonly string[]).includes(err.message);
 }
 
 /** pg-pool's release function on a checked-out client (set by _acquireClient). */
 export function releaseOf(client: PgClient): ((err?: Error) => void) | undefined {
-  const release = (client as { release?: (err?: Error) => void }).release;
+  const release = client.release;
   return typeof release === 'function' ? release : undefined;
 }
 
 export function disarmRelease(client: PgClient): void {
-  (client as { release?: (err?: Error) => void }).release = () => {};
+  client.release = () => {};
 }

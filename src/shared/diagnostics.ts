@@ -77,9 +77,11 @@ function ms(v: number | undefined): string {
   return v === undefined ? '?' : v.toFixed(2);
 }
 
-// Written as util.debuglog would ('PGFORKGUARD <pid>: ...'), but with the real pid: debuglog keeps
-// the pid of its first line, and after a fork that is the parent's.
-if (debuglog('pgforkguard').enabled) {
+/** NODE_DEBUG=pgforkguard: subscribes the text log to every channel (src/wiring.ts, once). Written
+ * as util.debuglog would ('PGFORKGUARD <pid>: ...'), but with the real pid: debuglog keeps the pid
+ * of its first line, and after a fork that is the parent's. */
+export function writeDebugLog(): void {
+  if (!debuglog('pgforkguard').enabled) return;
   for (const [key, channel] of Object.entries(channels) as Array<[keyof typeof channels, diagnosticsChannel.Channel]>) {
     channel.subscribe((m) => process.stderr.write(`PGFORKGUARD ${currentPid()}: ${text[key](m)}\n`));
   }

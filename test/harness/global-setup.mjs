@@ -7,11 +7,14 @@ import { startPostgres } from './postgres.mjs';
  * PgBouncer per pooling mode in front of it (inject('pgbouncer')) when the cluster is ours. */
 export default async function setup(project) {
   const log = (m) => console.log(`[harness] ${m}`);
-  // Tests and their fixtures load the test build of the addon (native/test-exports.cc) in place of
-  // the shipped one; test:asan names its sanitized build instead.
-  process.env.PG_FORKGUARD_ADDON ||= fileURLToPath(new URL('../../build/Release/pg_forkguard_test.node-test', import.meta.url));
-  if (!existsSync(process.env.PG_FORKGUARD_ADDON)) {
-    throw new Error(`no test build of the addon at ${process.env.PG_FORKGUARD_ADDON}: run npm run build:native`);
+  // Tests and their fixtures load the test build of the addon (native/napi/test-exports.cc) in
+  // place of the shipped one, through a test-only preload that every process of the run inherits
+  // (test/support/test-addon.cjs); test:asan builds the test build with ASan.
+  const testBuild = fileURLToPath(new URL('../../build/Release/pg_forkguard_test.node-test', import.meta.url));
+  if (!existsSync(testBuild)) throw new Error(`no test build of the addon at ${testBuild}: run npm run build:native`);
+  const preload = `--require ${fileURLToPath(new URL('../support/test-addon.cjs', import.meta.url))}`;
+  if (!(process.env.NODE_OPTIONS ?? '').includes(preload)) {
+    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${preload}`.trim();
   }
   const db = await startPostgres({ log });
   project.provide('pg', {

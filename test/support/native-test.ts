@@ -1,26 +1,29 @@
 // The test build's extra exports (native/test-exports.cc), for tests only: nothing here ships.
-// npm test loads the test build of the addon in place of the shipped one (PG_FORKGUARD_ADDON, set
-// by test/harness/global-setup.mjs), so these act on the very state the package uses.
-import { forkVia, reported, type ForkOptions } from '../../dist/runtime/fork.js';
-import { native, type Binding, type ChildWatch } from '../../dist/seams/addon.js';
+// npm test loads the test build of the addon in place of the shipped one (test/support/test-addon.cjs,
+// preloaded in every process of the run), so these act on the very state the package uses.
+import { fork, type ForkOptions } from '../../dist/runtime/fork.js';
+import { native, type Binding } from '../../dist/seams/addon.js';
+import { facts } from '../../dist/runtime/state.js';
+import type { ForkReportSlot } from '../../dist/seams/addon-facts.js';
 
 interface TestBinding extends Binding {
   testBuild?: true;
-  rawFork(dnsInFlight: number, watch: ChildWatch): void;
+  getpid(): number;
+  setNextFork(via: 'syscall' | 'glibc', ignoreCanary: boolean): void;
   setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   setRegistryLimit(limit: number): void;
   loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean; probePending: boolean; threadpoolHeld: boolean };
 }
 
-/** Where the test build is, for PG_FORKGUARD_ADDON. */
+/** Where the test build is. */
 export const testAddonPath = require.resolve('../../build/Release/pg_forkguard_test.node-test');
 
 function testBinding(): TestBinding {
   const t = native as TestBinding;
   if (!t.testBuild) {
     throw new Error(
-      `the test build of the addon is not loaded: set PG_FORKGUARD_ADDON=${testAddonPath} ` +
-        `(npm test does; npm run build:native builds it).`,
+      `the test build of the addon is not loaded: run with NODE_OPTIONS="--require ${__dirname}/test-addon.cjs" ` +
+        `(npm test does; npm run build:native builds ${testAddonPath}).`,
     );
   }
   return t;
@@ -36,19 +39,25 @@ export interface RawForkHow {
 
 /** fork() as foreign native code would make it: the child is left to the loop hook and the canary. */
 export function rawForkForTest(options?: ForkOptions, how: RawForkHow = {}): number {
-  const t = testBinding();
-  if (how.via === 'glibc') {
-    return forkVia(
-      options,
-      (dns, watch) => {
-        t.setTestFlags(true, how.canary === false);
-        t.fork(dns, watch);
-        if (reported('pid') !== 0) t.setTestFlags(false, false);
-      },
-      false,
-    );
-  }
-  return forkVia(options, t.rawFork, false);
+  testBinding().setNextFork(how.via ?? 'syscall', how.canary === false);
+  return fork(options);
+}
+
+/** A value of the last fork()'s report in this process (native/core/facts.h, FG_REPORT_LIST). */
+export function reported(key: ForkReportSlot): number {
+  return new Float64Array(facts!.report!)[facts!.forkReport[key]]!;
+}
+
+/** The registry's counters on the state page: fds neutralised and failed in this process's child
+ * handler, fds tracked now. */
+export function nativeCounters(): { neutralised: number; failed: number; tracked: number } {
+  const state = new Uint32Array(facts!.state!);
+  return { neutralised: state[facts!.slots.neutralised]!, failed: state[facts!.slots.failed]!, tracked: state[facts!.slots.tracked]! };
+}
+
+/** The real pid, by a system call (for the cost of a call against the state page's load). */
+export function getpidCall(): number {
+  return testBinding().getpid();
 }
 
 /** A registry that holds at most `limit` sockets (0: back to the real capacity). */
