@@ -1,9 +1,9 @@
 {
   # `node-gyp rebuild` builds the shipped addon; `node-gyp rebuild --pg_forkguard_test=true` (what
   # `npm run build:native` runs) also builds the test build: the same sources with FG_TEST_BUILD and
-  # native/test-exports.cc, as build/Release/pg_forkguard_test.node-test. The extension keeps
-  # node-gyp-build from ever picking it up; src/native.ts loads it only when PG_FORKGUARD_ADDON
-  # names it (the test harness does).
+  # native/napi/test-exports.cc, as build/Release/pg_forkguard_test.node-test. The extension keeps
+  # node-gyp-build from ever picking it up; only the tests' preload loads it
+  # (test/support/test-addon.cjs).
   # Windows has no fork(2): nothing is compiled there (package.json's install script skips it).
   "variables": {
     "pg_forkguard_test%": "false",
@@ -32,10 +32,8 @@
       "MACOSX_DEPLOYMENT_TARGET": "11.0"
     },
     "conditions": [
-      # Every symbol bound at load, in the parent. Bound lazily, each fork() child resolved our first
-      # calls into Node and libc itself, reading the node binary's symbol tables, whose page tables
-      # fork(2) does not copy: 25 more page faults per child before its first line of JS (495-504
-      # against 471-477, 150 MB heap; its CPU time moved within the noise).
+      # Every symbol bound at load, in the parent: bound lazily, each fork() child would resolve its
+      # first calls itself, faulting in the node binary's symbol tables (docs/how-it-works.md).
       ["OS=='linux'", { "ldflags": ["-Wl,-z,now"] }],
       ["OS=='linux' and '<!(echo $PG_FORKGUARD_SANITIZE)'=='address'", {
         "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],

@@ -8,9 +8,9 @@
 // sched_switch trace shows it in about half the forks). That lands in fork()'s wall time whenever it
 // comes after fork(2) returned, though the child would take that CPU after a bare fork(2) as well.
 // The parent's CPU time (process.cpuUsage(), getrusage) leaves it out, and fork(2)'s own is the thread's CPU clock
-// around the call (native/fork.cc). Forks the scheduler preempted are counted (preempted).
+// around the call (native/uv/fork.cc). Forks the scheduler preempted are counted (preempted).
 //
-// The parts come from fork()'s report (native/fork.h), read after each fork() returns: the numbers
+// The parts come from fork()'s report (native/core/facts.h), read after each fork() returns: the numbers
 // the `pgforkguard:fork` channel publishes, without a subscriber. With one, fork() also builds the
 // message, after fork(2), while the child shares every page; that is a cost of watching, which a
 // process that does not subscribe never pays, so it is measured apart (withSubscriber).

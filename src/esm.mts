@@ -18,6 +18,8 @@ export const {
   guard,
   isGuarded,
   stats,
+  addResettable,
+  removeResettable,
   register,
   unregister,
   createPoolRegistry,

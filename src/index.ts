@@ -9,7 +9,7 @@ export { fork, onFork, waitpid, type ForkOptions, type ForkHooks, type ExitStatu
 export { prefork, type PreforkOptions, type Master, type WorkerInfo, type WorkerEvent } from './prefork/prefork.js';
 export { guard, isGuarded, stats, type GuardOptions, type PoolStats, type PgPoolLike, type PgClientLike } from './guard/guard.js';
 export type { CheckoutDetail } from './guard/checkout.js';
-export { register, unregister, type Resettable } from './guard/reset-list.js';
+export { addResettable, removeResettable, register, unregister, type Resettable } from './guard/reset-list.js';
 export {
   createPoolRegistry,
   type PoolRegistry,

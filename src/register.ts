@@ -5,7 +5,7 @@
 // It works in this thread, at the point CommonJS compiles pg's entry module (pg's ESM entry is a
 // wrapper over it), so it needs no module loader thread, which a forked child would not have.
 //   PG_FORKGUARD_DEBUG=1: debug mode; PG_FORKGUARD_PREFILL=<n>: prefill for every pool.
-import { type PgExports, hookClass, hookPg, hookedCopies } from './auto-guard/auto-guard.js';
+import { type PgExports, patchPgClass, coverPg, coveredCopies } from './auto-guard/auto-guard.js';
 import { onFork } from './runtime/fork.js';
 import { isPgClientClass, isPoolClass } from './seams/pg.js';
 import { loadedModules, wrapCompileJs } from './seams/node.js';
@@ -29,8 +29,8 @@ wrapCompileJs(
       const result = compileJs.call(this, module, filename);
       try {
         const exported = module.exports;
-        if (typeof exported === 'function') hookClass(exported);
-        else if (isPgEntry(filename, exported)) hookPg(exported);
+        if (typeof exported === 'function') patchPgClass(exported);
+        else if (isPgEntry(filename, exported)) coverPg(exported);
       } catch (err) {
         // Looking at another module's exports must never break loading it (a getter that throws).
         process.emitWarning(`pg-forkguard/register: could not inspect ${filename}: ${(err as Error)?.message ?? err}`, {
@@ -43,14 +43,14 @@ wrapCompileJs(
 
 // A copy of pg loaded before this file (a require earlier in the same -r list) is patched now.
 for (const [filename, mod] of loadedModules()) {
-  if (isPgEntry(filename, mod.exports)) hookPg(mod.exports);
+  if (isPgEntry(filename, mod.exports)) coverPg(mod.exports);
 }
 
 // A pg bundled into one file never passes through the loader: say so when it would matter.
 let warned = false;
 onFork({
   before() {
-    if (warned || hookedCopies() > 0) return;
+    if (warned || coveredCopies() > 0) return;
     warned = true;
     process.emitWarning(
       'pg-forkguard/register is loaded but saw no copy of pg in this process, so it guards nothing. ' +

@@ -6,10 +6,10 @@
 //   1. Heap placement (runtime/heap-placement.ts): in a process that will fork, V8's next heap
 //      pages land together. First, so that what the app builds after the import forks cheaper.
 //   2. The runtime is started with its collaborators (runtime/state.ts). Nothing is armed yet: the
-//      atfork handler and the loop hook are installed by the first guard(), register() or fork().
+//      atfork handler and the loop hook are installed by the first guard(), addResettable() or fork().
 //      In every new process, before its loop first polls, it runs, in this order:
 //        a. the fork runtime's own: the parent's children are forgotten (runtime/fork.ts);
-//        b. the reset list: every guarded pool and client, then every register()ed pool, in the
+//        b. the reset list: every guarded pool and client, then every addResettable() pool, in the
 //           order they were guarded or registered (guard/reset-list.ts), so that they let go of
 //           the parent's connections before any code of the app's runs;
 //        c. the onFork 'child' hooks, in registration order (runtime/fork.ts): they run last, when

@@ -10,11 +10,47 @@ const states = ['idle-tick', 'queued', 'connecting', 'client-queue', 'on-the-wir
 const insert = (state: string, mode: string, how = 'fork') =>
   runFixture('at-most-once/insert-before-fork.mjs', { args: [state, mode, how], timeoutMs: 60_000 });
 
-describe('unguarded, the same line of code writes twice', () => {
+// The unguarded twin of every state: the harm each guarded case below prevents is real.
+describe('unguarded, the same line of code writes twice, or is answered to the wrong process', () => {
   it.each(['idle-tick', 'connecting'])('%s: the INSERT lands twice, once from each process', async (state) => {
     const run = await insert(state, 'unguarded');
     ok(run);
     expect(run.results.parent.rows).toBe(2);
+  });
+
+  it('client-queue: whichever process reads the running query\'s end sends the INSERT queued behind it: twice, or the child waits forever', async () => {
+    const run = await insert('client-queue', 'unguarded');
+    ok(run);
+    const { parent, child } = run.results;
+    expect(child.outcome).not.toBe('ForkedConnectionError');
+    expect(parent.rows === 2 || child.outcome === 'timeout', JSON.stringify({ rows: parent.rows, child })).toBe(true);
+  });
+
+  it("queued: the child's copy is never answered, and the child's pool is wedged for new requests too", async () => {
+    const run = await insert('queued', 'unguarded');
+    ok(run);
+    const { parent, child } = run.results;
+    expect(parent.rows).toBe(1);
+    expect(child).toEqual({ outcome: 'timeout', fresh: 'timeout' });
+  });
+
+  it('on-the-wire: the answer reaches one process at random; the other waits forever, never told', async () => {
+    const run = await insert('on-the-wire', 'unguarded');
+    ok(run);
+    const { parent, child } = run.results;
+    expect(parent.rows).toBe(1);
+    // Either the child got the parent's answer (and the parent waits), or the child waits.
+    expect([`${parent.outcome}/${child.outcome}`]).toContain(
+      parent.outcome === 'timeout' ? 'timeout/ok' : 'ok/timeout',
+    );
+    expect(child.outcome).not.toBe('ForkedConnectionError');
+  });
+
+  it("transaction: the child's COMMIT reaches the parent's session; a process meets a message it did not ask for and crashes", async () => {
+    const run = await insert('transaction', 'unguarded');
+    expect(run.timedOut).toBe(false);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/Received unexpected \w+ message from backend/);
   });
 });
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCProgram } from './helpers.js';
 
-// native/condvars.c on its own, compiled with test/native/condvars.c into a plain C program (no
+// native/core/condvars.c on its own, compiled with test/native/condvars.c into a plain C program (no
 // Node, no V8): threads sleep on a condvar as V8's platform workers do, the process forks, and the
 // child signals the condvar past the group its dead sleepers hold.
 const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime;
@@ -19,13 +19,11 @@ function run(mode: 'reset' | 'none'): { found: number; exited: boolean; code: nu
   return JSON.parse(execFileSync(built.program, [mode], { encoding: 'utf8', timeout: 20_000 }));
 }
 
+// The repair is exercised only on a glibc whose condvar layout it knows (2.25 to 2.40; CI runs
+// 2.36): there the first test runs and the second is skipped by name, and on any other libc the other
+// way round, so a report says which was checked.
 describe(`condvars slept on at fork time (glibc ${glibc ?? 'none'})`, () => {
-  it('the child hangs in pthread_cond_signal unless they are re-initialised', () => {
-    if (!layoutKnown) {
-      // Another libc, or a glibc whose condvar has no __g_refs (2.41+): nothing is touched.
-      expect(run('reset').found).toBe(0);
-      return;
-    }
+  it.runIf(layoutKnown)('glibc 2.25-2.40: the child hangs in pthread_cond_signal unless they are re-initialised', () => {
     const unguarded = run('none');
     expect(unguarded.found).toBe(1);
     expect(unguarded.exited, 'without the reset the child should hang until its alarm').toBe(false);
@@ -33,5 +31,9 @@ describe(`condvars slept on at fork time (glibc ${glibc ?? 'none'})`, () => {
 
     const guarded = run('reset');
     expect(guarded).toEqual({ found: 1, exited: true, code: 0, signal: 0 });
+  });
+
+  it.runIf(!layoutKnown)('another libc, or glibc 2.41+ (no __g_refs): the repair finds nothing and touches nothing', () => {
+    expect(run('reset').found).toBe(0);
   });
 });

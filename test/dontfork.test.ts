@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCProgram } from './helpers.js';
 
-// native/dontfork.c on its own, compiled with test/native/dontfork.c into a plain C program (no
+// native/core/dontfork.c on its own, compiled with test/native/dontfork.c into a plain C program (no
 // Node): regions marked MADV_DONTFORK as V8 marks its pages, forked four times (see that file).
 let built: ReturnType<typeof buildCProgram>;
 beforeAll(() => {
@@ -24,7 +24,7 @@ interface Round {
 }
 const run = (mode?: string): Round[] => JSON.parse(execFileSync(built.program, mode ? [mode] : [], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] }));
 
-describe('the do-not-copy mappings (native/dontfork.c)', () => {
+describe('the do-not-copy mappings (native/core/dontfork.c)', () => {
   it('lent to every child, taken back in the parent; smaps read only when too much is new', () => {
     const [first, same, few, many] = run();
     for (const r of [first, same, few, many]) {

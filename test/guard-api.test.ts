@@ -1,19 +1,16 @@
-// guard()'s contract in one process (no fork here): input checking, fd tracking over a
+// guard()'s contract in one process (no fork here), on a live Postgres: fd tracking over a
 // connection's life, and a connection that cannot be tracked failing instead of running unguarded.
+// Input checking needs no Postgres: test/unit/guard-input.test.ts.
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import {
   FdRegistryError,
   ForkGuardError,
-  IncompatiblePoolError,
-  InvalidArgumentError,
   guard,
   isGuarded,
   isTracked,
-  register,
   stats,
-  unregister,
 } from '../dist/index.js';
 import { setRegistryLimit } from './support/native-test.js';
 import { nativeCounters } from './support/native-test.js';
@@ -33,90 +30,6 @@ afterEach(async () => {
 function fdOf(client: pg.PoolClient | pg.Client): number {
   return (client as any).connection.stream._handle.fd;
 }
-
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
-describe('guard(): bad input gets a typed error saying what was wrong', () => {
-  it.each([
-    ['null', null, /got null/],
-    ['a number', 42, /got number 42/],
-    ['a plain object', {}, /expected a pg.Pool or a pg.Client \(node-postgres\), got an instance of Object.*register\(pool\)/],
-    ['a class instance', new Map(), /got an instance of Map/],
-  ])('%s → IncompatiblePoolError', (_, value, message) => {
-    const err = thrown(() => guard(value as any));
-    expect(err).toBeInstanceOf(IncompatiblePoolError);
-    expect(err).toBeInstanceOf(ForkGuardError);
-    expect(err.code).toBe('ERR_FORKGUARD_INCOMPATIBLE_POOL');
-    expect(err.message).toMatch(message);
-  });
-
-  it('a pool whose Client is neither pg.Client nor pg.native.Client → IncompatiblePoolError naming it', () => {
-    class OtherClient {}
-    const p = new pg.Pool({ Client: OtherClient as any });
-    const err = thrown(() => guard(p));
-    expect(err).toBeInstanceOf(IncompatiblePoolError);
-    expect(err.message).toMatch(/its connections are made by .*OtherClient.*not by node-postgres's pg.Client or pg.native.Client/);
-    expect(isGuarded(p)).toBe(false);
-  });
-
-  it('pg.native.Pool and pg.native.Client (pg-native over libpq) are guarded', () => {
-    const p = guard(new pg.native!.Pool({ max: 1 }));
-    expect(isGuarded(p)).toBe(true);
-    const c = guard(new pg.native!.Client());
-    expect(isGuarded(c)).toBe(true);
-  });
-
-  it('a client with a `native` binding that is not pg-native → IncompatiblePoolError', () => {
-    // The methods pg's clients share, and a `native` object without libpq under it.
-    function LookAlike(this: { native: object }) {
-      this.native = {};
-    }
-    Object.assign(LookAlike.prototype, { _connect() {}, _errorAllQueries() {}, query() {}, cancel() {}, end() {}, connect() {} });
-    const err = thrown(() => guard(new (LookAlike as any)()));
-    expect(err).toBeInstanceOf(IncompatiblePoolError);
-    expect(err.message).toMatch(/its `native` binding is not pg-native over libpq/);
-  });
-
-  it.each([
-    ['options not an object', 'x', /options must be an object/],
-    ['unknown option', { nmae: 'x' }, /unknown option 'nmae'/],
-    ['empty name', { name: '' }, /options.name must be a non-empty string, got the string ""/],
-    ['debug not a boolean', { debug: 'yes' }, /options.debug must be a boolean/],
-    ['negative prefill', { prefill: -1 }, /options.prefill must be a non-negative integer/],
-    ['fractional prefill', { prefill: 1.5 }, /options.prefill must be a non-negative integer/],
-    ['prefill above max', { prefill: 3 }, /prefill is more than the pool's max \(2\)/],
-  ])('pool with %s → InvalidArgumentError', (_, options, message) => {
-    const p = pool();
-    const err = thrown(() => guard(p, options as any));
-    expect(err).toBeInstanceOf(InvalidArgumentError);
-    expect(err.message).toMatch(message);
-    expect(isGuarded(p)).toBe(false);
-  });
-
-  it('prefill on a Client → InvalidArgumentError', () => {
-    const c = new pg.Client(db.tcpUrl);
-    expect(() => guard(c, { prefill: 1 })).toThrow(/prefill applies to pools only/);
-  });
-
-  it('register() without resetAfterFork → IncompatiblePoolError; unregister of a stranger is false', () => {
-    for (const bad of [null, {}, { resetAfterFork: 1 }, pool()]) {
-      const err = thrown(() => register(bad as any));
-      expect(err).toBeInstanceOf(IncompatiblePoolError);
-      expect(err.message).toMatch(/must be an object with a resetAfterFork\(\) method/);
-    }
-    expect(unregister({})).toBe(false);
-    const r = { resetAfterFork() {} };
-    expect(register(r)).toBe(r);
-    expect(unregister(r)).toBe(true);
-  });
-});
 
 describe('guard() on a live pool', () => {
   it('returns the same instance; twice is a no-op; stats() lists it', async () => {

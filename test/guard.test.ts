@@ -12,8 +12,8 @@ import {
 
 // Every scenario runs in a fixture (node --single-threaded), never in this worker. Unguarded runs
 // come first: they prove that the failure each guarded test rules out really happens here.
-const scenario = (name: string, mode = 'guarded', transport = 'tcp', env: Record<string, string> = {}) =>
-  runFixture(`${name}.mjs`, { args: [mode, transport], env, timeoutMs: 90_000 });
+const scenario = (name: string, mode = 'guarded', transport = 'tcp', env: Record<string, string> = {}, timeoutMs = 90_000) =>
+  runFixture(`${name}.mjs`, { args: [mode, transport], env, timeoutMs });
 
 describe('unguarded pg.Pool: the corruption is real', () => {
   it('results are delivered to the wrong process, with no error at all', async () => {
@@ -80,6 +80,16 @@ describe('guarded pg.Pool scenarios', () => {
     expectHeldClientRefused(await scenario('pool/held'));
   });
 
+  it("unguarded twin: the child's query on a held client goes out on the parent's session", async () => {
+    const run = await scenario('pool/held', 'unguarded', 'tcp', {}, 20_000);
+    const { child } = run.results;
+    // Whichever process reads the answer: the parent crashes on a message it did not ask for, or
+    // hangs while the child, holding the parent's session and its cancel key, used it unrefused.
+    const parentMetIt = run.code !== 0 && /Received unexpected \w+ message from backend/.test(run.stderr);
+    const childUsedIt = child !== undefined && child.query?.name !== 'ForkedConnectionError' && child.processID !== null;
+    expect(parentMetIt || childUsedIt, `${run.stderr}\n${JSON.stringify(child)}`).toBe(true);
+  });
+
   it('debug mode: the ForkedConnectionError carries the checkout stack; NODE_DEBUG logs resets and drops', async () => {
     const run = await scenario('pool/held', 'guarded', 'tcp', { DEBUG: '1', NODE_DEBUG: 'pgforkguard' });
     ok(run);
@@ -98,6 +108,14 @@ describe('guarded pg.Pool scenarios', () => {
     expectInFlightRejectedInChild(await scenario('pool/inflight'));
   });
 
+  it("unguarded twin: the parent's in-flight results are read by the child, and the parent waits for them", async () => {
+    const run = await scenario('pool/inflight', 'unguarded', 'tcp', {}, 20_000);
+    const { parent, child } = run.results;
+    const value = (r: any) => r?.rows?.[0]?.v;
+    const stolen = value(child?.slow) === 'slow' || (child?.piped ?? []).some((p: any) => typeof value(p) === 'number');
+    expect(stolen || parent?.slow !== 'slow', JSON.stringify({ child: child?.piped?.map(value), parent })).toBe(true);
+  });
+
   it('a connection mid-authentication at the fork: its checkout belongs to the parent, refused in the child', async () => {
     const run = await scenario('pool/mid-auth');
     ok(run);
@@ -107,6 +125,16 @@ describe('guarded pg.Pool scenarios', () => {
     expect(parent.result).toBe(42);
     expect(child.result).toMatchObject({ name: 'ForkedConnectionError', code: 'ERR_FORKGUARD_FORKED_CONNECTION' });
     expect(child.stats[0]).toMatchObject({ droppedInherited: 1, reconnects: 0 });
+  });
+
+  it("unguarded twin: the child takes part in the parent's authentication, or waits forever for its answer", async () => {
+    const run = await scenario('pool/mid-auth', 'unguarded');
+    expect(run.timedOut).toBe(false);
+    const { child } = run.results;
+    expect(child?.result?.name).not.toBe('ForkedConnectionError');
+    // The parent crashes on the child's half of the SASL exchange, or the child is never answered.
+    const parentBroken = run.code !== 0 && /Received unexpected \w+ message from backend/.test(run.stderr);
+    expect(parentBroken || child?.result === 'timeout', run.stderr).toBe(true);
   });
 
   it("the child cannot cancel the parent's running query", async () => {
@@ -130,6 +158,14 @@ describe('guarded pg.Pool scenarios', () => {
     for (const r of child.got) expect(r).toMatchObject({ name: 'ForkedConnectionError', ownerPid: parent.pid, poolName: 'waiters' });
     expect(child.stats[0]).toMatchObject({ droppedInherited: 2 });
     expect(parent.got).toEqual([101, 102, 103]);
+  });
+
+  it("unguarded twin: the child's copies of the queued checkouts are never answered", async () => {
+    const run = await scenario('pool/waiters', 'unguarded');
+    ok(run);
+    const { parent, child } = run.results;
+    expect(parent.got).toEqual([101, 102, 103]);
+    expect(child.got).toEqual(['timeout', 'timeout', 'timeout']);
   });
 
   it('a transaction open across the fork commits exactly once, in the parent', async () => {

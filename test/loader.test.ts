@@ -41,6 +41,7 @@ describe('loading the addon', () => {
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.installed).toBe(true);
-    expect(out.binary).toEqual([join(__dirname, '..', 'build', 'Release', 'pg_forkguard.node')]);
+    // What the package's own loader resolves (build/Release, or prebuilds/ after npm pack), never the variable's file.
+    expect(out.binary).toEqual([require('node-gyp-build').resolve(join(__dirname, '..'))]);
   });
 });

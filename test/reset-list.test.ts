@@ -1,15 +1,15 @@
-// register(): anything that owns connections joins the list reset once per new process.
+// addResettable(): anything that owns connections joins the list reset once per new process.
 import { describe, expect, it } from 'vitest';
 import { childExitedCleanly, ok, scenario } from './helpers.js';
 
-describe('register()', () => {
-  it('register(): resetAfterFork() once per new process before the loop polls; a failing one is reported, the rest still run', async () => {
-    const run = await scenario('reset-list/register');
+describe('addResettable()', () => {
+  it('addResettable(): resetAfterFork() once per new process before the loop polls; a failing one is reported, the rest still run', async () => {
+    const run = await scenario('reset-list/add-resettable');
     ok(run);
     const { parent, child, grandchild } = run.results;
     childExitedCleanly(parent);
     expect(parent.calls).toEqual([]);
-    expect(parent.unregistered).toEqual([true, false, false]);
+    expect(parent.removed).toEqual([true, false, false]);
     expect(child.atReturn).toEqual([
       { who: 'a', args: 0, generation: 1 },
       { who: 'c', generation: 1 },

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runFixture } from './helpers.js';
 
 // After fork() the parent keeps libuv's threadpool parked while its loop needs no thread
-// (native/threadpool.h): the next fork takes the threads back without waking them, and nothing the
+// (native/uv/threadpool.h): the next fork takes the threads back without waking them, and nothing the
 // process does may wait on them.
 describe('the threadpool parked across forks', () => {
   it('back-to-back forks reuse the parked threads; threadpool work and worker threads release them', async () => {

@@ -132,7 +132,7 @@ void HookOnDrained(void*, bool exitPhase) {
   CallJs(env, hookJs->onDrained, {Napi::String::New(env, exitPhase ? "exit" : "beforeExit")});
 }
 
-// startHook(onGeneration, onDrained)
+// startLoopHook(onGeneration, onDrained)
 Napi::Value StartHook(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (hookJs == nullptr) hookJs = new HookJs();
@@ -246,7 +246,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
   exports.Set("checkPid", Napi::Function::New(env, CheckPid));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
-  exports.Set("startHook", Napi::Function::New(env, StartHook));
+  exports.Set("startLoopHook", Napi::Function::New(env, StartHook));
   exports.Set("setLoopPidCheck", Napi::Function::New(env, SetLoopPidCheck));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));

@@ -93,6 +93,131 @@ Napi::Value LoopInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// uvContract(done): every accessor of uv-private.h run on this live loop, each answered true (it
+// did what its comment says), false, or with the fork test that exercises it where only a fork
+// child can (a reinitialised mutex, forgotten registrations). done(results) once the requests it
+// started have completed. test/uv-seam.test.ts checks that every accessor the header declares is
+// answered: a new accessor with no check here fails there.
+struct UvContract {
+  uv_loop_t* loop = nullptr;
+  Napi::FunctionReference done;
+  Napi::ObjectReference results;
+  int pending = 0;
+  uv_fs_t stat;
+  uv_getaddrinfo_t gai;
+  uv_getnameinfo_t gni;
+  uv_work_t work;
+  uv_async_t async;
+  bool workDoneRan = false, asyncRan = false;
+  unsigned reqsBeforeWork = 0;
+};
+UvContract* contract = nullptr;
+
+void Answer(const char* name, Napi::Value v) { contract->results.Value().Set(name, v); }
+void Answer(const char* name, bool ok) { Answer(name, Napi::Boolean::New(contract->results.Env(), ok)); }
+
+void ContractStep() {
+  if (--contract->pending > 0) return;
+  Napi::Env env = contract->results.Env();
+  Napi::HandleScope scope(env);
+  Answer("fg_uv_async_clear", !contract->asyncRan);  // cleared before delivery: never called
+  Napi::Object results = contract->results.Value();
+  Napi::FunctionReference done = std::move(contract->done);
+  uv_close(reinterpret_cast<uv_handle_t*>(&contract->async), [](uv_handle_t*) {
+    contract->results.Reset();
+    delete contract;
+    contract = nullptr;
+  });
+  Napi::AsyncContext ctx(env, "pgforkguard:uvContract");
+  done.MakeCallback(env.Global(), {results}, ctx);
+}
+
+void ContractWorkDone(uv_work_t* req) {
+  // In place of libuv's completion: it must uncount the request itself, as threadpool.cc's does.
+  fg_uv_set_active_reqs(req->loop, fg_uv_active_reqs(req->loop) - 1);
+  contract->workDoneRan = true;
+  Napi::HandleScope scope(contract->results.Env());
+  Answer("fg_uv_set_work_done", req == &contract->work);
+  ContractStep();
+}
+
+Napi::Value UvContractExport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (contract != nullptr) {
+    Napi::Error::New(env, "uvContract() is already running").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  contract = new UvContract();
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  contract->loop = loop;
+  contract->done = Napi::Persistent(info[0].As<Napi::Function>());
+  contract->results = Napi::Persistent(Napi::Object::New(env));
+  const char* childOnly = "exercised in fork children: test/lifecycle.test.ts, test/survival.test.ts";
+
+  Answer("fg_uv_runtime_version", fg_uv_runtime_version() == uv_version());
+  Answer("fg_uv_layout_known", fg_uv_layout_known());
+
+  // A request counted by the loop: an fs stat on the threadpool.
+  unsigned before = fg_uv_active_reqs(loop);
+  contract->pending++;
+  uv_fs_stat(loop, &contract->stat, "/", [](uv_fs_t* r) {
+    uv_fs_req_cleanup(r);
+    ContractStep();
+  });
+  unsigned during = fg_uv_active_reqs(loop);
+  Answer("fg_uv_active_reqs", during == before + 1);
+  fg_uv_set_active_reqs(loop, during);
+  Answer("fg_uv_set_active_reqs", fg_uv_active_reqs(loop) == during);
+
+  // wq: completed work waiting for the loop, under wq_mutex.
+  fg_uv_wq_lock(loop);
+  unsigned completed = fg_uv_each_completed(loop, nullptr, nullptr);
+  unsigned again = fg_uv_each_completed(loop, [](void* done, const void* w, void*) { (void)done; (void)w; }, nullptr);
+  fg_uv_wq_unlock(loop);
+  Answer("fg_uv_wq_lock", true);
+  Answer("fg_uv_wq_unlock", true);
+  Answer("fg_uv_each_completed", completed == again);
+  fg_uv_wake_for_completed(loop);
+  Answer("fg_uv_wake_for_completed", true);
+  Answer("fg_uv_wq_reinit", Napi::String::New(env, childOnly));
+  Answer("fg_uv_forget_registrations", Napi::String::New(env, childOnly));
+
+  // DNS requests: their threadpool work and its completion are where dns-probe.cc looks.
+  contract->pending++;
+  uv_getaddrinfo(loop, &contract->gai, [](uv_getaddrinfo_t*, int, struct addrinfo* res) {
+    uv_freeaddrinfo(res);
+    ContractStep();
+  }, "localhost", nullptr, nullptr);
+  const char* gai = reinterpret_cast<const char*>(&contract->gai);
+  const char* gaiWork = static_cast<const char*>(fg_uv_getaddrinfo_work(&contract->gai));
+  Answer("fg_uv_getaddrinfo_done", fg_uv_getaddrinfo_done(&contract->gai) != nullptr);
+  Answer("fg_uv_getaddrinfo_work", gaiWork > gai && gaiWork < gai + sizeof(uv_getaddrinfo_t));
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  contract->pending++;
+  uv_getnameinfo(loop, &contract->gni, [](uv_getnameinfo_t*, int, const char*, const char*) { ContractStep(); },
+                 reinterpret_cast<const struct sockaddr*>(&addr), 0);
+  const char* gni = reinterpret_cast<const char*>(&contract->gni);
+  const char* gniWork = static_cast<const char*>(fg_uv_getnameinfo_work(&contract->gni));
+  Answer("fg_uv_getnameinfo_done", fg_uv_getnameinfo_done(&contract->gni) != nullptr);
+  Answer("fg_uv_getnameinfo_work", gniWork > gni && gniWork < gni + sizeof(uv_getnameinfo_t));
+
+  // A work request whose completion is ours.
+  contract->pending++;
+  uv_queue_work(loop, &contract->work, [](uv_work_t*) {}, nullptr);
+  fg_uv_set_work_done<ContractWorkDone>(&contract->work);
+
+  // An async handle: sent, it is pending; cleared, its callback never runs.
+  uv_async_init(loop, &contract->async, [](uv_async_t*) { contract->asyncRan = true; });
+  bool idle = !fg_uv_async_pending(&contract->async);
+  uv_async_send(&contract->async);
+  Answer("fg_uv_async_pending", idle && fg_uv_async_pending(&contract->async));
+  fg_uv_async_clear(&contract->async);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void fg_add_test_exports(Napi::Env env, Napi::Object exports) {
@@ -102,5 +227,6 @@ void fg_add_test_exports(Napi::Env env, Napi::Object exports) {
   exports.Set("setTestFlags", Napi::Function::New(env, SetTestFlags));
   exports.Set("setRegistryLimit", Napi::Function::New(env, SetRegistryLimit));
   exports.Set("loopInfo", Napi::Function::New(env, LoopInfo));
+  exports.Set("uvContract", Napi::Function::New(env, UvContractExport));
   exports.Set("testBuild", Napi::Boolean::New(env, true));
 }

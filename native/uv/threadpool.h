@@ -8,11 +8,8 @@
 // The parent does not let them go inside fork(): it keeps them parked for as long as its loop has no
 // request but theirs, that is until it queues threadpool work (every such request is counted by the
 // loop: fs, dns, crypto, zlib, addons' work) or some other request is in flight. Checked each time the
-// loop is about to poll. Measured on the 2-core CI machine:
-//   - woken inside fork(), four threads preempted the forking thread in about one fork in five, for
-//     1.5-2.7 ms of fork();
-//   - parking them again took 0.3 ms at a 20 MB heap and 1.5-28 ms at 1 GB: each wake-up after a fork
-//     is slow in a large process.
+// loop is about to poll. Why: woken inside fork(), they preempt the forking thread, and parking them
+// again is slow in a large process (figures: docs/how-it-works.md, "Threadpool quiescing").
 // A fork() that follows before the loop needs them (a pre-fork master forking its workers) finds them
 // still parked. Only the main thread's loop holds them; a fork from a worker thread, or with worker
 // threads alive, lets them go at once as before. Held threads leave on their own after FG_QUIESCE_HOLD_MS.

@@ -17,7 +17,7 @@ const seen = new WeakSet<object>();
 let copies = 0;
 
 /** How many copies of pg the auto-guard has patched in this process. */
-export function hookedCopies(): number {
+export function coveredCopies(): number {
   return copies;
 }
 
@@ -27,7 +27,7 @@ export function hookedCopies(): number {
  * guard's wrappers sit innermost, so instrumentation that patches a module twice and relies on
  * shimmer's marks to notice (OpenTelemetry patches pg/lib/client.js, then pg) still sees its own.
  */
-export function hookClass(C: unknown): void {
+export function patchPgClass(C: unknown): void {
   if (isPgClientClass(C)) patchClientClass((C as Ctor).prototype, isNativeClientClass(C));
   else if (isPoolClass(C)) patchPoolClass((C as Ctor).prototype);
 }
@@ -35,17 +35,17 @@ export function hookClass(C: unknown): void {
 /** Patches (if not yet) and covers a Pool and Client class pair of a pg copy in the tested range. */
 function cover(Pool: Ctor | undefined, Client: Ctor | undefined): void {
   if (isPoolClass(Pool)) {
-    hookClass(Pool);
+    patchPgClass(Pool);
     coverPoolClass(Pool.prototype);
   }
   if (isPgClientClass(Client)) {
-    hookClass(Client);
+    patchPgClass(Client);
     coverClientClass(Client!.prototype);
   }
 }
 
 /** Takes one copy of pg (its CommonJS exports): patches its classes, and pg.native's when loaded. */
-export function hookPg(pg: PgExports): void {
+export function coverPg(pg: PgExports): void {
   if (!pg || typeof pg !== 'object' || seen.has(pg)) return;
   seen.add(pg);
   const Client = Object.getOwnPropertyDescriptor(pg, 'Client')?.value as Ctor | undefined;

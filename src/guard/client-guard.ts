@@ -27,7 +27,7 @@ function unlisted(conn: Conn): void {
   entries.delete(conn);
 }
 
-/** Guards one client; `lenient` (the hook): what cannot be guarded at the fd level runs unguarded. */
+/** Guards one client; `lenient` (the zero-code entry): what cannot be guarded at the fd level runs unguarded. */
 export function guardClient(client: PgClient, options: { name?: string; debug?: boolean }, lenient: boolean): Conn {
   const name = options.name ?? `client-${++clientCount}`;
   const conn = newConn(undefined, name, options.debug ?? debugDefault(), lenient);

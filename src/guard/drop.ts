@@ -16,7 +16,7 @@ import {
   streamFd,
 } from '../seams/pg.js';
 import { currentPid } from '../runtime/state.js';
-import { neutraliseNative, untrack } from './tracking.js';
+import { fdOf, neutraliseNative, untrack } from './tracking.js';
 
 
 /** Installed on a dropped client in the child: ending it sends nothing (no Terminate). */
@@ -56,10 +56,10 @@ export function dropConnection(client: PgClient, conn: Conn): Dropped {
   replaceEnd(client, endDropped);
   // Destroying closes this process's copy of the fd: no FIN (the parent still holds the socket)
   // and no bytes; its 'close' event then untracks it here. A stream with no fd of its own (a
-  // custom `stream` option, under the hook) is left alone: destroying it could run code that writes.
+  // custom `stream` option, under the zero-code entry) is left alone: destroying it could run code that writes.
   const stream = clientStream(client);
   if (stream && streamFd(stream) >= 0) stream.destroy();
-  announceDrop(conn, 'connection', conn.fd);
+  announceDrop(conn, 'connection', fdOf(conn));
   return { err, connectCallback };
 }
 

@@ -140,7 +140,7 @@ export function guard<T extends PgPoolLike | PgClientLike>(target: T, options?: 
   if (!looksLikePool && !looksLikeClient) {
     throw new IncompatiblePoolError(
       `guard(target): expected a pg.Pool or a pg.Client (node-postgres), got ${describe(target)}. ` +
-        `For another kind of pool, give it a resetAfterFork() method and use register(pool).`,
+        `For another kind of pool, give it a resetAfterFork() method and use addResettable(pool).`,
     );
   }
   const kind = looksLikePool ? 'pool' : 'client';
@@ -148,7 +148,7 @@ export function guard<T extends PgPoolLike | PgClientLike>(target: T, options?: 
   if (problem) {
     throw new IncompatiblePoolError(
       `guard(${kind}): ${describe(target)} looks like a pg.${kind === 'pool' ? 'Pool' : 'Client'} but ${problem}. ` +
-        `pg-forkguard supports pg 8 (pg-pool 3) with pg.Client or pg.native.Client; for other pools use register(pool).`,
+        `pg-forkguard supports pg 8 (pg-pool 3) with pg.Client or pg.native.Client; for other pools use addResettable(pool).`,
     );
   }
   if (kind === 'pool') checkVersions(clientClassOf(t), t.constructor, 'guard(pool)');

@@ -35,9 +35,7 @@ export interface Conn {
   /** Generation and pid of the process that opened the connection; undefined before connect(). */
   generation: number | undefined;
   pid: number;
-  /** The tracked fd, -1 when none. */
-  fd: number;
-  /** False when the connection could not be guarded at the fd level (hook only: no fd, registry
+  /** False when the connection could not be guarded at the fd level (zero-code entry only: no fd, registry
    * full): a child still drops it in JS, but cannot stop other code writing to its socket. */
   fdGuarded: boolean;
   dropped: boolean;
@@ -106,7 +104,6 @@ export function newConn(pool: PoolGuard | undefined, name: string, debug: boolea
     lenient,
     generation: undefined,
     pid: currentPid(),
-    fd: -1,
     fdGuarded: true,
     dropped: false,
     pending: undefined,

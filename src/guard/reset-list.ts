@@ -1,8 +1,8 @@
 // The reset list: everything reset once per new process, before its loop first polls. Guarded pg
 // pools and clients go on it (held weakly), and so does whatever the app passes to the public
-// register() (held until unregister()). Not to be confused with the fd registry (fd-registry.ts:
+// addResettable() (held until removeResettable()). Not to be confused with the fd registry (fd-registry.ts:
 // sockets the native child handler neutralises), the pool registry (pool-registry.ts: pools per
-// tenant) or the zero-code hook (hook.ts: the pg-forkguard/register entry).
+// tenant) or the zero-code entry (src/register.ts: pg-forkguard/register).
 import { IncompatiblePoolError, describe } from '../shared/errors.js';
 import { install } from '../runtime/state.js';
 
@@ -15,7 +15,7 @@ export interface Resettable {
 interface Entry {
   /** Guarded pg objects are held weakly: their open sockets keep them alive while it matters. */
   weak?: WeakRef<object>;
-  /** register()ed pools are held until unregister(): a hook object must not vanish with GC. */
+  /** addResettable()'s pools are held until removeResettable(): an object of the app's must not vanish with GC. */
   strong?: object;
   reset(target: object, generation: number): void;
   label(target: object): string;
@@ -83,10 +83,10 @@ export function resetAll(generation: number): void {
 /**
  * Puts any pool on the reset list: `pool.resetAfterFork()` is called synchronously, with no
  * arguments, once per new process (fork generation) in the child, before its event loop first
- * polls, and never in the process that registered it. Registering twice is a no-op. The pool is
- * held until unregister().
+ * polls, and never in the process that added it. Adding it twice is a no-op. The pool is held
+ * until removeResettable().
  */
-export function register<T extends Resettable>(pool: T): T {
+export function addResettable<T extends Resettable>(pool: T): T {
   if (
     pool === null ||
     (typeof pool !== 'object' && typeof pool !== 'function') ||
@@ -97,7 +97,7 @@ export function register<T extends Resettable>(pool: T): T {
         ? `; its resetAfterFork is ${describe((pool as { resetAfterFork?: unknown }).resetAfterFork)}`
         : '';
     throw new IncompatiblePoolError(
-      `register(pool): pool must be an object with a resetAfterFork() method (called in each forked ` +
+      `addResettable(pool): pool must be an object with a resetAfterFork() method (called in each forked ` +
         `child before its event loop polls), got ${describe(pool)}${has}. For a pg.Pool or pg.Client use guard().`,
     );
   }
@@ -106,18 +106,41 @@ export function register<T extends Resettable>(pool: T): T {
   const entry: Entry = {
     strong: pool,
     reset: (t) => (t as Resettable).resetAfterFork(),
-    label: (t) => `registered pool ${describe(t)}`,
+    label: (t) => `resettable ${describe(t)}`,
   };
   registered.set(pool, entry);
   entries.add(entry);
   return pool;
 }
 
-/** Takes a pool registered with register() off the reset list. False if it was not registered. */
-export function unregister(pool: object): boolean {
+/** Takes a pool added with addResettable() off the reset list. False if it was not on it. */
+export function removeResettable(pool: object): boolean {
   const entry = registered.get(pool);
   if (!entry) return false;
   registered.delete(pool);
   entries.delete(entry);
   return true;
+}
+
+const warnedDeprecated = new Set<string>();
+function deprecated(old: string, now: string): void {
+  if (warnedDeprecated.has(old)) return;
+  warnedDeprecated.add(old);
+  process.emitWarning(
+    `pg-forkguard: ${old}() is deprecated: use ${now}(), which does the same. The old name read like the ` +
+      `pg-forkguard/register entry, which is unrelated.`,
+    { type: 'DeprecationWarning', code: 'FORKGUARD_DEP_REGISTER' },
+  );
+}
+
+/** @deprecated Use addResettable(): the same function, under a name that says what it does. */
+export function register<T extends Resettable>(pool: T): T {
+  deprecated('register', 'addResettable');
+  return addResettable(pool);
+}
+
+/** @deprecated Use removeResettable(). */
+export function unregister(pool: object): boolean {
+  deprecated('unregister', 'removeResettable');
+  return removeResettable(pool);
 }

@@ -27,9 +27,17 @@ import {
 import { neutraliseFd, trackFd, untrackFd } from '../runtime/fd-registry.js';
 
 
-// fd -> the connection that tracked it. A closed socket's 'close' event arrives after its fd was
-// closed; by then the number may belong to a newer guarded socket, which must stay tracked.
+// Which connection tracked which fd: this module is its one owner (the native registry holds the
+// fds themselves, for the child handler). Both ways, because a closed socket's 'close' event arrives
+// after its fd was closed; by then the number may belong to a newer guarded socket, which must stay
+// tracked: a connection untracks only the fd that is still its own.
 const owners = new Map<number, Conn>();
+const fds = new WeakMap<Conn, number>();
+
+/** The fd a connection's socket is tracked under, -1 when none. */
+export function fdOf(conn: Conn): number {
+  return fds.get(conn) ?? -1;
+}
 
 function noFd(conn: Conn, what: string): FdRegistryError {
   return new FdRegistryError(
@@ -43,8 +51,9 @@ function noFd(conn: Conn, what: string): FdRegistryError {
 
 function trackNumber(conn: Conn, fd: number): void {
   trackFd(fd);
-  if (conn.fd >= 0 && conn.fd !== fd) untrack(conn);
-  conn.fd = fd;
+  const old = fdOf(conn);
+  if (old >= 0 && old !== fd) untrack(conn);
+  fds.set(conn, fd);
   owners.set(fd, conn);
 }
 
@@ -55,17 +64,18 @@ function track(conn: Conn, stream: Stream): void {
 }
 
 export function untrack(conn: Conn): void {
-  if (conn.fd >= 0 && owners.get(conn.fd) === conn) {
-    owners.delete(conn.fd);
-    untrackFd(conn.fd);
+  const fd = fdOf(conn);
+  if (fd >= 0 && owners.get(fd) === conn) {
+    owners.delete(fd);
+    untrackFd(fd);
   }
-  conn.fd = -1;
+  fds.delete(conn);
 }
 
 const warnedReasons = new Set<string>();
 
 /**
- * Under the zero-code hook a connection that cannot be guarded at the fd level runs exactly as it
+ * Under the zero-code entry a connection that cannot be guarded at the fd level runs exactly as it
  * would without pg-forkguard, and says so once (per pool; per reason for standalone clients).
  */
 export function runUnguarded(conn: Conn, reason: Error): void {
@@ -93,7 +103,7 @@ export function runUnguarded(conn: Conn, reason: Error): void {
  * Tracks the client's socket before pg can write to it: now if it is open, else when pg's
  * connection reports 'connect' (a prepended listener: it runs before pg sends the startup packet),
  * and again after a TLS upgrade. A socket that cannot be tracked is destroyed with the reason (the
- * connection fails and never runs unguarded), or under the hook runs unguarded with a warning.
+ * connection fails and never runs unguarded), or under the zero-code entry runs unguarded with a warning.
  * The record's `onClosed` runs when the socket closes.
  */
 export function watchSocket(client: PgClient, conn: Conn): void {

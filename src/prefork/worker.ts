@@ -1,4 +1,4 @@
-// What a prefork worker does (src/prefork.ts forks it): listen on the master's copies of the app's
+// What a prefork worker does (src/prefork/prefork.ts forks it): listen on the master's copies of the app's
 // listening sockets, run options.worker, tell the master it is ready, and stop gracefully on
 // SIGTERM/SIGINT or when the master is gone: stop accepting, let in-flight requests finish (with
 // `Connection: close`, so keep-alive clients move to another worker without a failed request),

@@ -1,5 +1,5 @@
 // The fd registry: the socket fds the native child handler replaces with a dead socket in every new
-// process, before any JS runs (native/core.c holds it). Public as trackFd/untrackFd/isTracked.
+// process, before any JS runs (native/core/core.c holds it). Public as trackFd/untrackFd/isTracked.
 import { FdRegistryError, InvalidArgumentError, describe } from '../shared/errors.js';
 import { native } from '../seams/addon.js';
 import { assertSupported, facts } from './state.js';

@@ -158,7 +158,7 @@ const children = new Map<number, Child>();
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
 // Made before the fork, entered in the table after it: in the parent, every page written after
-// fork(2) is a copy-on-write fault while the child shares it (native/fork.h), so fork() allocates
+// fork(2) is a copy-on-write fault while the child shares it (native/uv/fork.h), so fork() allocates
 // nothing it can allocate before.
 function newChild(): Child {
   const child = { waiters: [] } as unknown as Child;
@@ -261,7 +261,7 @@ export function fork(options?: ForkOptions): number {
   const publishing = channels.fork.hasSubscribers;
   native.fork(dnsRequestsInFlight(), child.watch);
   // From here in the parent, while the child shares every page, each page written is a copy-on-write
-  // fault (native/fork.h): reads of the report, one table entry, functions called only when needed.
+  // fault (native/uv/fork.h): reads of the report, one table entry, functions called only when needed.
   const pid = report[slots.pid]!;
   if (pid === 0) {
     child.watch.close();
@@ -327,7 +327,7 @@ function publishParent(parentPid: number, pid: number): void {
   }));
 }
 
-// The parent keeps the threadpool parked while its loop needs no thread (native/threadpool.h). Node's
+// The parent keeps the threadpool parked while its loop needs no thread (native/uv/threadpool.h). Node's
 // exit joins those threads: a process that exits while they are parked lets them go first.
 let mayHoldThreadpool = false;
 function releaseThreadpoolAtExit(): void {

@@ -1,5 +1,5 @@
 // Where V8's heap lands, decided once, at import. In a process that will fork, its heap pages are
-// placed together rather than each at its own random address (native/heap-placement.h): V8
+// placed together rather than each at its own random address (native/core/heap-placement.h): V8
 // scatters them one to a page table, and fork(2) copies every table. Measured here (150 MB of
 // state, 4 prefork() workers, 5 interleaved starts each): page tables 7.5 MB scattered and 1.2 MB
 // together, the first fork(2) 38-47 ms and 14-17 ms, all four workers running 274-337 ms and

@@ -3,7 +3,7 @@ import { isMainThread } from 'node:worker_threads';
 import { ForkGuardError, ForkUnsupportedError } from '../shared/errors.js';
 import { native, type NativeFacts } from '../seams/addon.js';
 
-// The native state page (native/core.h): plain memory that the atfork child handler writes, read
+// The native state page (native/core/core.h): plain memory that the atfork child handler writes, read
 // here with a load instead of a call. Its slot numbers, codes and limits come from init(): native/
 // is their only owner. Where nothing was loaded (Windows), nothing can fork: generation 0.
 export const facts: NativeFacts | undefined = native.supported ? native.init() : undefined;
@@ -153,22 +153,22 @@ export function enableLoopPidCheck(): void {
   native.setLoopPidCheck(true);
 }
 
-let hookStarted = false;
+let loopHookStarted = false;
 
 /** Arms the pthread_atfork handler once. True only for the call that armed it. */
 export function install(): boolean {
   if (!native.supported) return false; // nothing can fork here, so nothing to guard
   assertSupported('install()');
   const armed = native.install() === 1;
-  if (!hookStarted && isMainThread) {
-    native.startHook(
+  if (!loopHookStarted && isMainThread) {
+    native.startLoopHook(
       (_generation, byPid) => {
         if (byPid) warnUnseenFork();
         enterNewProcess();
       },
       (phase) => wiring?.drained(phase),
     );
-    hookStarted = true;
+    loopHookStarted = true;
   }
   return armed;
 }

@@ -25,7 +25,7 @@ export interface NativeFacts {
 }
 
 /** A fork() child's watch: made before the fork, started by it in the parent, reaped at SIGCHLD
- * (native/child-watch.h). */
+ * (native/uv/child-watch.h). */
 export interface ChildWatch {
   ref(on: boolean): void;
   close(): void;
@@ -43,13 +43,13 @@ export interface Binding {
   checkCanary(): boolean;
   checkPid(): boolean;
   dupFd(fd: number): number;
-  startHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
+  startLoopHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   setLoopPidCheck(on: boolean): void;
   watchExit(): void;
   exitNow(code: number): never;
   /** Forks: the pid and errno go to the report (facts.report), not back as a value; starts `watch` in the parent. */
   fork(dnsInFlight: number, watch: ChildWatch): void;
-  /** Reserves where V8's heap hints fall, so its next pages land together (native/heap-placement.h): bytes reserved, or -errno. */
+  /** Reserves where V8's heap hints fall, so its next pages land together (native/core/heap-placement.h): bytes reserved, or -errno. */
   placeHeapTogether(): number;
   /** Lets go of the threadpool threads the last fork() keeps parked until the loop runs. */
   releaseThreadpool(): void;

@@ -78,7 +78,7 @@ export function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** guard() or register() was given something it cannot guard; the message names what it got. */
+/** guard() or addResettable() was given something it cannot guard; the message names what it got. */
 export class IncompatiblePoolError extends ForkGuardError {
   constructor(message: string) {
     super('ERR_FORKGUARD_INCOMPATIBLE_POOL', message);

@@ -10,6 +10,7 @@ interface TestBinding extends Binding {
   testBuild?: true;
   getpid(): number;
   setNextFork(via: 'syscall' | 'glibc', ignoreCanary: boolean): void;
+  uvContract(done: (results: Record<string, boolean | string>) => void): void;
   setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   setRegistryLimit(limit: number): void;
   loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean; probePending: boolean; threadpoolHeld: boolean };
@@ -68,4 +69,9 @@ export function setRegistryLimit(limit: number): void {
 /** What keeps this process's loop alive, as libuv counts it. */
 export function loopInfo(): ReturnType<TestBinding['loopInfo']> {
   return testBinding().loopInfo();
+}
+
+/** Every accessor of native/uv/uv-private.h run on this process's live loop (test/uv-seam.test.ts). */
+export function uvContract(): Promise<Record<string, boolean | string>> {
+  return new Promise((resolve) => testBinding().uvContract(resolve));
 }

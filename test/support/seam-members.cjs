@@ -10,8 +10,9 @@
 //     reached from (a variable or parameter) and the path below it.
 const ts = require('typescript');
 
-function program(file) {
-  const p = ts.createProgram([file], {
+// The project's own compiler options (tsconfig.json), for these files alone.
+function createProgram(files) {
+  return ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.Node16,
     moduleResolution: ts.ModuleResolutionKind.Node16,
@@ -19,6 +20,10 @@ function program(file) {
     types: ['node'],
     skipLibCheck: true,
   });
+}
+
+function program(file) {
+  const p = createProgram([file]);
   return { checker: p.getTypeChecker(), sf: p.getSourceFile(file) };
 }
 
@@ -100,14 +105,7 @@ function privateAccesses(file) {
  * that are public API (pool.totalCount). Returns 'file:line Interface.member' lines.
  */
 function accessesOutside(files, seamFile, allowed = []) {
-  const p = ts.createProgram(files, {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.Node16,
-    moduleResolution: ts.ModuleResolutionKind.Node16,
-    strict: true,
-    types: ['node'],
-    skipLibCheck: true,
-  });
+  const p = createProgram(files);
   const checker = p.getTypeChecker();
   const seam = require('node:path').resolve(seamFile);
   const out = [];
