@@ -23,7 +23,9 @@ describe('unguarded, the same line of code writes twice, or is answered to the w
     ok(run);
     const { parent, child } = run.results;
     expect(child.outcome).not.toBe('ForkedConnectionError');
-    expect(parent.rows === 2 || child.outcome === 'timeout', JSON.stringify({ rows: parent.rows, child })).toBe(true);
+    // Twice, or an answer crossed (one side waits or reads the other's): never each its own, once.
+    const harmed = parent.rows === 2 || child.outcome !== 'ok' || parent.outcome !== 'ok';
+    expect(harmed, JSON.stringify({ parent, child })).toBe(true);
   });
 
   it("queued: the child's copy is never answered, and the child's pool is wedged for new requests too", async () => {
@@ -34,23 +36,23 @@ describe('unguarded, the same line of code writes twice, or is answered to the w
     expect(child).toEqual({ outcome: 'timeout', fresh: 'timeout' });
   });
 
-  it('on-the-wire: the answer reaches one process at random; the other waits forever, never told', async () => {
+  it("on-the-wire: one INSERT, one answer, two readers: the child is never refused; it takes (part of) the parent's answer as its own, or waits", async () => {
     const run = await insert('on-the-wire', 'unguarded');
     ok(run);
     const { parent, child } = run.results;
     expect(parent.rows).toBe(1);
-    // Either the child got the parent's answer (and the parent waits), or the child waits.
-    expect([`${parent.outcome}/${child.outcome}`]).toContain(
-      parent.outcome === 'timeout' ? 'timeout/ok' : 'ok/timeout',
-    );
-    expect(child.outcome).not.toBe('ForkedConnectionError');
+    // Whichever process reads the answer's messages: the child is told 'ok' for a write that ran
+    // once, for the parent (seen: the parent then waits, or each read part of it and both say
+    // 'ok'), or the child waits forever. Guarded, it rejects with the typed error (below).
+    expect(['ok', 'timeout']).toContain(child.outcome);
   });
 
   it("transaction: the child's COMMIT reaches the parent's session; a process meets a message it did not ask for and crashes", async () => {
     const run = await insert('transaction', 'unguarded');
     expect(run.timedOut).toBe(false);
-    expect(run.code).not.toBe(0);
+    // The parent, or the child (the parent then reports its exit code): both write to this stderr.
     expect(run.stderr).toMatch(/Received unexpected \w+ message from backend/);
+    expect(run.code !== 0 || run.results.parent?.child?.status?.code !== 0).toBe(true);
   });
 });
 

@@ -14,7 +14,7 @@ describe('pg-forkguard/register', () => {
     cpSync(join(root, 'node_modules', 'pg'), join(copyDir, 'pg'), { recursive: true });
     const anchor = join(root, '.tmp', 'pg-copy', 'anchor.js');
     writeFileSync(anchor, '');
-    const run = await runFixture('hook/app.mjs', {
+    const run = await runFixture('zero-code/app.mjs', {
       nodeArgs: ['--single-threaded', '--import', 'pg-forkguard/register'],
       env: { PG_COPY: anchor },
     });
@@ -39,13 +39,13 @@ describe('pg-forkguard/register', () => {
   });
 
   it('without it the same app guards nothing (the test can fail)', async () => {
-    const run = await runFixture('hook/app.mjs', { nodeArgs: ['--single-threaded'], env: { SHAPES_ONLY: '1' } });
+    const run = await runFixture('zero-code/app.mjs', { nodeArgs: ['--single-threaded'], env: { SHAPES_ONLY: '1' } });
     expect(run.code, run.stderr).toBe(0);
     expect(run.results.shapes).toMatchObject({ esmPool: false, cjsPool: false, client: false, nativePool: false });
   });
 
   it('-r for CommonJS apps', async () => {
-    const run = await runFixture('hook/app.cjs', { nodeArgs: ['--single-threaded', '-r', 'pg-forkguard/register'] });
+    const run = await runFixture('zero-code/app.cjs', { nodeArgs: ['--single-threaded', '-r', 'pg-forkguard/register'] });
     expect(run.code, run.stderr).toBe(0);
     expect(run.results.parent).toEqual({ guarded: true, status: { code: 0, signal: null } });
     expect(run.results.child).toEqual({ two: 2, dropped: 1 });
@@ -53,10 +53,10 @@ describe('pg-forkguard/register', () => {
 
   it('a pg it never saw (bundled into the app) is reported once, at the first fork(); a loaded pg is not', async () => {
     const hook = ['--single-threaded', '--import', 'pg-forkguard/register'];
-    const bundled = await runFixture('hook/no-pg.mjs', { nodeArgs: hook });
+    const bundled = await runFixture('zero-code/no-pg.mjs', { nodeArgs: hook });
     expect(bundled.code, bundled.stderr).toBe(0);
     expect(bundled.results.parent.warnings).toEqual(['FORKGUARD_NO_PG']);
-    const loaded = await runFixture('hook/no-pg.mjs', { nodeArgs: hook, env: { LOAD_PG: '1' } });
+    const loaded = await runFixture('zero-code/no-pg.mjs', { nodeArgs: hook, env: { LOAD_PG: '1' } });
     expect(loaded.code, loaded.stderr).toBe(0);
     expect(loaded.results.parent.warnings).toEqual([]);
   });
