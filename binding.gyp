@@ -18,6 +18,7 @@
       "native/uv/threadpool.cc",
       "native/uv/dns-probe.cc",
       "native/uv/fork.cc",
+      "native/uv/listener.cc",
       "native/napi/binding.cc"
     ]
   },

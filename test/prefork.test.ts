@@ -1,68 +1,20 @@
 // prefork(): a master and its workers (test/fixtures/prefork/app.mjs), driven from outside as an
 // operator would: signals, SIGKILL, and HTTP load over loopback. The test process never forks.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { runFixture } from './helpers.js';
+import { type Server, Started, gone, sleep, startMaster } from './prefork-server.js';
 
 const fixture = join(__dirname, 'fixtures', 'prefork', 'app.mjs');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Server {
-  proc: ChildProcess;
-  info: { port: number; master: number; workers: number[]; masterSession: number };
-  lines: any[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-  /** Resolves with the first line (after those already seen) that `match` accepts. */
-  next(match: (l: any) => boolean, ms?: number): Promise<any>;
-}
+const started = new Started();
+afterEach(() => started.killAll());
 
-const started: ChildProcess[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) {
-    try {
-      process.kill(-p.pid!, 'SIGKILL');
-    } catch {}
-  }
-});
-
-async function start(env: Record<string, string> = {}): Promise<Server> {
-  const proc = spawn(process.execPath, ['--single-threaded', fixture], {
-    env: { ...process.env, DATABASE_URL: inject('pg').tcpUrl, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group: afterEach can kill whatever is left
-  });
-  started.push(proc);
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
-  const lines: any[] = [];
-  const waiters: Array<() => void> = [];
-  let buf = '';
-  proc.stdout!.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)));
-      buf = buf.slice(nl + 1);
-      for (const w of waiters.splice(0)) w();
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const next = async (match: (l: any) => boolean, ms = 20_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = lines.find(match);
-      if (hit) return hit;
-      if (Date.now() > deadline) throw new Error(`no matching line in ${ms} ms; lines ${JSON.stringify(lines)}; stderr ${stderr}`);
-      await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(100)]);
-    }
-  };
-  const info = await next((l) => l.port !== undefined);
-  return { proc, info, lines, stderr: () => stderr, exited, next };
-}
+const start = (env: Record<string, string> = {}): Promise<Server> =>
+  startMaster(started, fixture, { DATABASE_URL: inject('pg').tcpUrl, ...env }, (l) => l.port !== undefined);
 
 function get(agent: Agent, port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -102,20 +54,6 @@ async function load(port: number, opts: { concurrency: number; total?: number; u
   );
   agent.destroy();
   return out;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-async function gone(pids: number[], ms: number): Promise<number[]> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline && pids.some(alive)) await sleep(50);
-  return pids.filter(alive);
 }
 
 describe('prefork(): a master and its workers', () => {
@@ -237,7 +175,7 @@ describe('prefork(): bad input', () => {
     expect(run.results['in-worker']).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_IN_WORKER' });
     const plain = await runFixture('prefork/bad-input.mjs', { nodeArgs: [] });
     expect(plain.results.master.notSingleThreaded).toMatchObject({ name: 'ForkUnsupportedError', reason: 'not-single-threaded' });
-    expect(plain.results.master.notSingleThreaded.message).toMatch(/node --single-threaded server\.js/);
+    expect(plain.results.master.notSingleThreaded.message).toMatch(/^prefork\(\) refused: .*`node --single-threaded app\.js`/s);
   });
 });
 
@@ -248,7 +186,7 @@ describe('examples/prefork-http', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    started.push(proc);
+    started.add(proc);
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     const info = JSON.parse(
       await new Promise<string>((resolve) => {

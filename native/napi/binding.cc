@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "binding.h"
 #include "../uv/child-watch.h"
 #include "../uv/dns-probe.h"
 #include "../uv/fork.h"
+#include "../uv/listener.h"
 #include "../uv/loop-hook.h"
 #include "../uv/threadpool.h"
 #include "../uv/uv-private.h"
@@ -109,6 +111,34 @@ Napi::Value CheckPid(const Napi::CallbackInfo& info) { return Napi::Boolean::New
 Napi::Value DupFd(const Napi::CallbackInfo& info) {
   int fd = fcntl(FdArg(info), F_DUPFD_CLOEXEC, 3);
   return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
+}
+
+// socketPair(): two connected unix stream sockets, both close-on-exec: [a, b], or -errno. prefork()
+// keeps one end for each worker and hands it the other: a control channel with no name, which no
+// other process can find, open or write to.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+#ifdef SOCK_CLOEXEC
+  int rc = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+#else
+  int rc = socketpair(AF_UNIX, SOCK_STREAM, 0, fds);
+  if (rc == 0) {
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+  }
+#endif
+  if (rc != 0) return Napi::Number::New(env, -errno);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t(0), Napi::Number::New(env, fds[0]));
+  out.Set(uint32_t(1), Napi::Number::New(env, fds[1]));
+  return out;
+}
+
+// keepSocketPath(fd): closing this process's listening unix socket over fd will not unlink its path
+// (listener.h). 1 if it had a path, 0 if none, -1 if no pipe handle has that fd.
+Napi::Value KeepSocketPath(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fg_keep_socket_path(LoopOf(info.Env()), FdArg(info)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,6 +276,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
   exports.Set("checkPid", Napi::Function::New(env, CheckPid));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("keepSocketPath", Napi::Function::New(env, KeepSocketPath));
   exports.Set("startLoopHook", Napi::Function::New(env, StartHook));
   exports.Set("setLoopPidCheck", Napi::Function::New(env, SetLoopPidCheck));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));

@@ -109,6 +109,7 @@ struct UvContract {
   uv_getnameinfo_t gni;
   uv_work_t work;
   uv_async_t async;
+  uv_pipe_t pipe;
   bool workDoneRan = false, asyncRan = false;
   unsigned reqsBeforeWork = 0;
 };
@@ -215,6 +216,23 @@ Napi::Value UvContractExport(const Napi::CallbackInfo& info) {
   uv_async_send(&contract->async);
   Answer("fg_uv_async_pending", idle && fg_uv_async_pending(&contract->async));
   fg_uv_async_clear(&contract->async);
+
+  // A listening unix socket on a path: its path is known, and once forgotten, closing it leaves the
+  // file (libuv unlinks it from within uv_close, so this is seen at once).
+  std::string path = std::string(info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "") ;
+  bool bound = !path.empty() && uv_pipe_init(loop, &contract->pipe, 0) == 0 &&
+               uv_pipe_bind(&contract->pipe, path.c_str()) == 0;
+  const char* known = bound ? fg_uv_pipe_path(&contract->pipe) : nullptr;
+  Answer("fg_uv_pipe_path", known != nullptr && path == known);
+  if (bound) {
+    fg_uv_forget_pipe_path(&contract->pipe);
+    contract->pending++;
+    uv_close(reinterpret_cast<uv_handle_t*>(&contract->pipe), [](uv_handle_t*) { ContractStep(); });
+    Answer("fg_uv_forget_pipe_path", fg_uv_pipe_path(&contract->pipe) == nullptr && access(path.c_str(), F_OK) == 0);
+    unlink(path.c_str());
+  } else {
+    Answer("fg_uv_forget_pipe_path", false);
+  }
   return env.Undefined();
 }
 

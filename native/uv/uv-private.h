@@ -109,4 +109,12 @@ inline void fg_uv_async_clear(uv_async_t* a) {
   reinterpret_cast<uv_handle_t*>(a)->u.fd = 0;
 }
 
+// pipe->pipe_fname: the path a bound uv_pipe_t listens on, which uv_close() unlinks
+// (uv__pipe_close). Forgotten, the file stays when the handle closes: prefork()'s master closes the
+// app's unix-socket servers so that only workers accept, and the workers serve the same socket from
+// copies of its fd. The string is left allocated (a few bytes once per listener): it was made by
+// libuv's allocator, and only libuv may free it.
+inline const char* fg_uv_pipe_path(const uv_pipe_t* p) { return p->pipe_fname; }
+inline void fg_uv_forget_pipe_path(uv_pipe_t* p) { p->pipe_fname = nullptr; }
+
 #endif

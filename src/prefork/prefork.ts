@@ -5,16 +5,15 @@
 // master.
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
-import { type Server, type Socket, createServer } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ForkUnsupportedError, InvalidArgumentError, PreforkError, describe } from '../shared/errors.js';
-import { fork, waitpid } from '../runtime/fork.js';
+import type { Server, Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, PreforkError, describe } from '../shared/errors.js';
+import { assertCanFork, fork, waitpid } from '../runtime/fork.js';
 import { native } from '../seams/addon.js';
-import { activeHandles, handleFd, isSingleThreaded } from '../seams/node.js';
+import { activeHandles, handleFd } from '../seams/node.js';
 import { becomeWorker, type WorkerInfo } from './worker.js';
 import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
-import { assertSupported, currentPid } from '../runtime/state.js';
+import { MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
 
 export type { WorkerInfo } from './worker.js';
 
@@ -155,15 +154,8 @@ function checkCanPrefork(): void {
         'use the returned master to reload() or stop() them.',
     );
   }
-  assertSupported('prefork()');
-  if (!isSingleThreaded()) {
-    throw new ForkUnsupportedError(
-      'not-single-threaded',
-      'prefork() refused: node was not started with --single-threaded. Without it V8 runs GC on helper ' +
-        'threads a forked worker does not have, and workers hang in GC. Start the server with ' +
-        '`node --single-threaded server.js` (it cannot go in NODE_OPTIONS).',
-    );
-  }
+  // Every refusal fork() could make, made now: before any server of the app is touched.
+  assertCanFork({}, 'prefork()');
 }
 
 /** A listening server of the app, and a copy of its socket the master keeps for later workers. */
@@ -173,15 +165,17 @@ interface Listener {
 }
 
 // The app's listening servers: net.Server (http, https, ...) with a listening handle that has an fd.
-function appListeners(exclude: Server): Listener[] {
+// Nothing of the app is touched here: if a copy cannot be made, the copies made so far are closed.
+function appListeners(): Listener[] {
   const out: Listener[] = [];
   for (const h of activeHandles()) {
-    if (h === exclude || !(h instanceof EventEmitter) || typeof (h as Server).listen !== 'function') continue;
+    if (!(h instanceof EventEmitter) || typeof (h as Server).listen !== 'function') continue;
     const server = h as Server;
     const fd = handleFd(server);
     if (!server.listening || fd < 0) continue;
     const copy = native.dupFd(fd);
     if (copy < 0) {
+      for (const l of out) closeEnd(l.fd);
       throw new PreforkError(
         'ERR_FORKGUARD_PREFORK_LISTENER',
         `prefork(): could not keep a copy of listening socket fd ${fd} (errno ${-copy}); check the fd limit (ulimit -n).`,
@@ -193,30 +187,36 @@ function appListeners(exclude: Server): Listener[] {
 }
 
 /**
+ * The master stops accepting: its servers close, and workers listen on the copies it keeps. A
+ * unix-socket server's path stays: libuv would unlink it on close, and every worker would go on
+ * listening on a socket no client can find.
+ */
+function stopAccepting(listeners: Listener[]): void {
+  for (const l of listeners) {
+    native.keepSocketPath(handleFd(l.server));
+    l.server.close();
+  }
+}
+
+/** A prefork() whose first workers could not all be forked gives the app its servers back, on the same sockets. */
+function resumeAccepting(listeners: Listener[]): void {
+  for (const l of listeners) l.server.listen({ fd: l.fd });
+}
+
+/**
  * The pre-fork server. In each worker of the first generation it returns `{ isWorker: true, id }`;
  * in the master, the Master that supervises them. Synchronous, like fork().
  */
 export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   const s = checkOptions(options);
   checkCanPrefork();
+  const listeners = appListeners();
   role = 'master';
-
-  // The workers report to the master over a unix socket (abstract on Linux: nothing to clean up).
-  // Its closing is also how a worker learns that the master is gone, even after a SIGKILL.
-  const controlPath =
-    process.platform === 'linux'
-      ? `\0pg-forkguard-prefork-${currentPid()}-${process.hrtime.bigint()}`
-      : join(tmpdir(), `pg-forkguard-prefork-${currentPid()}-${process.hrtime.bigint()}.sock`);
-  const control = createServer();
-  control.listen(controlPath);
-  const listeners = appListeners(control);
-  // The master never accepts: its servers close here, and workers listen on the copies it keeps.
-  for (const l of listeners) l.server.close();
 
   const master = new EventEmitter() as Master & EventEmitter;
   const slots: Slot[] = Array.from({ length: s.workers }, (_, id) => ({ id, pid: 0, startedAt: 0, ready: false, deaths: 0 }));
   const live = new Map<number, Slot>(); // pid -> the slot it holds (or held, while it stops)
-  const connections = new Set<Socket>();
+  const channels = new Set<Socket>(); // the master's end of each worker's control channel (channel.ts)
   const timers = new Set<NodeJS.Timeout>();
   let stopping: Promise<void> | undefined;
   let reloading: Promise<void> | undefined;
@@ -230,44 +230,53 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     return t;
   };
 
-  control.on('connection', (socket) => {
-    connections.add(socket);
-    socket.on('close', () => connections.delete(socket));
-    socket.on('error', () => {});
-    let buf = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: { ready?: number; pid?: number };
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        const slot = msg.pid !== undefined ? live.get(msg.pid) : undefined;
-        if (slot && msg.ready !== undefined && slot.pid === msg.pid && !slot.ready) {
-          slot.ready = true;
-          clearTimeout(slot.readyTimer);
-          master.emit('ready', { id: slot.id, pid: slot.pid, ms: Date.now() - slot.startedAt });
-          const cb = slot.onReady;
-          slot.onReady = undefined;
-          cb?.(true);
-        }
-      }
-    });
-  });
+  // What a worker says on its channel. Who says it is known from the channel, not from the message.
+  const onMessage = (slot: Slot, pid: number, line: string): void => {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if ((msg as { ready?: unknown } | null)?.ready !== slot.id || slot.pid !== pid || slot.ready) return;
+    slot.ready = true;
+    clearTimeout(slot.readyTimer);
+    master.emit('ready', { id: slot.id, pid, ms: Date.now() - slot.startedAt });
+    const cb = slot.onReady;
+    slot.onReady = undefined;
+    cb?.(true);
+  };
+
+  const hear = (slot: Slot, pid: number, fd: number): void => {
+    const channel = endSocket(fd);
+    channels.add(channel);
+    channel.on('close', () => channels.delete(channel));
+    channel.on('error', () => {});
+    channel.setEncoding('utf8');
+    channel.on(
+      'data',
+      lineReader(MAX_LINE, (line) => onMessage(slot, pid, line), () => channel.destroy()),
+    );
+  };
 
   /** Forks the worker for `slot`. In the child this returns (after becoming the worker) true. */
   const spawn = (slot: Slot): boolean => {
-    const pid = fork();
+    const ends = openChannel();
+    let pid: number;
+    try {
+      pid = fork();
+    } catch (err) {
+      closeEnd(ends.master);
+      closeEnd(ends.worker);
+      throw err;
+    }
     if (pid === 0) {
-      enterWorker(slot.id);
+      closeEnd(ends.master);
+      enterWorker(slot.id, ends.worker);
       return true;
     }
+    closeEnd(ends.worker);
+    hear(slot, pid, ends.master);
     slot.pid = pid;
     slot.startedAt = Date.now();
     slot.ready = false;
@@ -302,12 +311,30 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     if (stopping) return;
     const healthy = slot.ready && Date.now() - slot.startedAt >= s.healthyAfterMs;
     slot.deaths = healthy ? 1 : slot.deaths + 1;
+    scheduleRespawn(slot);
+  };
+
+  const scheduleRespawn = (slot: Slot): void => {
     const delayMs = Math.min(s.maxRespawnDelayMs, s.respawnDelayMs * 2 ** (slot.deaths - 1));
     master.emit('respawn', { id: slot.id, delayMs, deaths: slot.deaths });
     // A fresh macrotask: the replacement's fork returns 0 there, with nothing of the master's above it.
     slot.respawnTimer = later(delayMs, () => {
-      if (!stopping && slot.pid === 0) spawn(slot);
+      if (!stopping && slot.pid === 0) respawn(slot);
     });
+  };
+
+  // A respawn that cannot fork (the process limit, no fds) is retried with the same backoff, as if
+  // the worker had died at once: the master never throws from a timer.
+  const respawn = (slot: Slot): void => {
+    try {
+      spawn(slot);
+    } catch (err) {
+      process.emitWarning(`pg-forkguard prefork: could not fork worker ${slot.id}: ${(err as Error).message}`, {
+        code: 'FORKGUARD_WORKER_SPAWN_FAILED',
+      });
+      slot.deaths++;
+      scheduleRespawn(slot);
+    }
   };
 
   const kill = (pid: number, signal: NodeJS.Signals): void => {
@@ -340,16 +367,18 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   };
 
   /** Becomes a worker: nothing of the master's role survives in this process. */
-  const enterWorker = (id: number): void => {
+  const enterWorker = (id: number, channelFd: number): void => {
     role = 'worker';
     for (const t of timers) clearTimeout(t);
     timers.clear();
     for (const sig of s.stopSignals) process.off(sig, onStopSignal);
     if (s.reloadSignal) process.off(s.reloadSignal, onReloadSignal);
-    control.close(); // this process's copy of the listening socket; the master keeps its own
-    for (const c of connections) c.destroy(); // copies of the master's ends: closing them sends nothing
+    // Copies of the master's ends of the other workers' channels: closing them sends nothing, and
+    // a worker must not hold them, or those workers would not see the master go.
+    for (const c of channels) c.destroy();
+    channels.clear();
     master.removeAllListeners();
-    becomeWorker({ id, controlPath, listeners, worker: s.worker, stop: s.stop });
+    becomeWorker({ id, channelFd, listeners, worker: s.worker, stop: s.stop });
   };
 
   const stop = (): Promise<void> => {
@@ -363,8 +392,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
       await Promise.all([...live.keys()].map((pid) => stopWorker(pid)));
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      control.close();
-      for (const c of connections) c.destroy();
+      for (const c of channels) c.destroy();
       for (const l of listeners) {
         try {
           closeSync(l.fd);
@@ -387,10 +415,15 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
         const old = slot.pid;
         const ready = new Promise<boolean>((resolve) => (slot.onReady = resolve));
         clearTimeout(slot.respawnTimer);
-        await new Promise<void>((resolve) =>
+        await new Promise<void>((resolve, reject) =>
           setImmediate(() => {
             // A fresh macrotask, as for a respawn: in the new worker this returns to the loop.
-            if (spawn(slot)) return;
+            try {
+              if (spawn(slot)) return;
+            } catch (err) {
+              slot.onReady = undefined;
+              return reject(err);
+            }
             resolve();
           }),
         );
@@ -423,8 +456,22 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   });
 
   settleHeap(s.settleHeap);
-  for (const slot of slots) {
-    if (spawn(slot)) return { isWorker: true, id: slot.id };
+  stopAccepting(listeners);
+  try {
+    for (const slot of slots) {
+      if (spawn(slot)) return { isWorker: true, id: slot.id };
+    }
+  } catch (err) {
+    // A fork that failed (the process limit, no fds): the workers made so far go, and the app gets
+    // its servers back; prefork() can be called again once the cause is gone.
+    stopping = Promise.resolve();
+    for (const pid of live.keys()) kill(pid, 'SIGKILL');
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    for (const c of channels) c.destroy();
+    resumeAccepting(listeners);
+    role = 'none';
+    throw err;
   }
   for (const sig of s.stopSignals) process.on(sig, onStopSignal);
   if (s.reloadSignal) process.on(s.reloadSignal, onReloadSignal);

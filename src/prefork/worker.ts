@@ -3,11 +3,12 @@
 // SIGTERM/SIGINT or when the master is gone: stop accepting, let in-flight requests finish (with
 // `Connection: close`, so keep-alive clients move to another worker without a failed request),
 // run options.stop, exit.
-import { type Server, type Socket, connect } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { currentPid } from '../runtime/state.js';
 import { responseOf } from '../seams/node.js';
+import { endSocket } from './channel.js';
 
 export interface WorkerInfo {
   readonly isWorker: true;
@@ -17,7 +18,8 @@ export interface WorkerInfo {
 
 export interface WorkerSetup {
   id: number;
-  controlPath: string;
+  /** This worker's end of its control channel with the master (channel.ts). */
+  channelFd: number;
   listeners: Array<{ server: Server; fd: number }>;
   worker?: (info: WorkerInfo) => void | Promise<void>;
   stop?: (info: WorkerInfo) => void | Promise<void>;
@@ -25,7 +27,7 @@ export interface WorkerSetup {
 
 export function becomeWorker(setup: WorkerSetup): WorkerInfo {
   const info: WorkerInfo = Object.freeze({ isWorker: true, id: setup.id });
-  const control = connect(setup.controlPath);
+  const control = endSocket(setup.channelFd);
   control.unref(); // it must not keep a worker alive by itself
   control.on('error', () => {});
   // The master's end closes when it exits, however it exits: SIGKILL included.

@@ -98,24 +98,29 @@ export function onFork(h: ForkHooks): () => void {
   };
 }
 
-function refuse(reason: string, message: string): never {
-  throw new ForkUnsupportedError(reason, `fork() refused: ${message} Pass { unsafe: true } to fork anyway.`);
-}
-
-function checkSafe(options: ForkOptions): void {
+/**
+ * Throws the ForkUnsupportedError that fork(options) would throw here, or returns: every refusal
+ * fork() can make, checked without touching anything. prefork() runs it before it closes a server,
+ * so that a refused prefork() leaves the app as it was.
+ */
+export function assertCanFork(options: ForkOptions = {}, caller = 'fork()'): void {
+  const refuse = (reason: string, message: string): never => {
+    const hint = caller === 'fork()' ? ' Pass { unsafe: true } to fork anyway.' : '';
+    throw new ForkUnsupportedError(reason, `${caller} refused: ${message}${hint}`);
+  };
   if (process.platform !== 'linux' && process.platform !== 'darwin') {
     throw new ForkUnsupportedError(
       'platform',
-      `fork() is not available on ${process.platform}: only Linux and macOS have fork(2). Use child_process.fork() instead.`,
+      `${caller} is not available on ${process.platform}: only Linux and macOS have fork(2). Use child_process.fork() instead.`,
     );
   }
-  assertSupported('fork()');
+  assertSupported(caller);
   const uv = facts!.uv;
   if (!uv.layoutKnown) {
     // Not even { unsafe: true }: fork() would read libuv's private fields at unknown offsets.
     throw new ForkUnsupportedError(
       'libuv',
-      `fork() refused: this Node runs libuv ${uv.runtime} (pg-forkguard was built against ${uv.headers}); ` +
+      `${caller} refused: this Node runs libuv ${uv.runtime} (pg-forkguard was built against ${uv.headers}); ` +
         `pg-forkguard knows the private layout of libuv ${uv.known} only, and fork() must read it. ` +
         `Upgrade pg-forkguard, or use a Node whose libuv it knows (process.versions.uv).`,
     );
@@ -245,7 +250,7 @@ export function fork(options?: ForkOptions): number {
   if (options?.unsafe !== undefined && typeof options.unsafe !== 'boolean') {
     throw new InvalidArgumentError(`fork(options): options.unsafe must be a boolean, got ${describe(options.unsafe)}.`);
   }
-  checkSafe(options ?? {});
+  assertCanFork(options ?? {});
   install();
   // A fork that happened behind our back must be settled before we fork again.
   enterNewProcess();

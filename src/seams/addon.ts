@@ -43,6 +43,10 @@ export interface Binding {
   checkCanary(): boolean;
   checkPid(): boolean;
   dupFd(fd: number): number;
+  /** Two connected unix stream sockets, close-on-exec, or -errno: prefork()'s per-worker control channel. */
+  socketPair(): [number, number] | number;
+  /** Closing the listening unix socket over fd will not unlink its path: 1 had a path, 0 none, -1 no such handle. */
+  keepSocketPath(fd: number): number;
   startLoopHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
   setLoopPidCheck(on: boolean): void;
   watchExit(): void;

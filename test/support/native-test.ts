@@ -1,6 +1,8 @@
 // The test build's extra exports (native/test-exports.cc), for tests only: nothing here ships.
 // npm test loads the test build of the addon in place of the shipped one (test/support/test-addon.cjs,
 // preloaded in every process of the run), so these act on the very state the package uses.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fork, type ForkOptions } from '../../dist/runtime/fork.js';
 import { native, type Binding } from '../../dist/seams/addon.js';
 import { facts } from '../../dist/runtime/state.js';
@@ -10,7 +12,7 @@ interface TestBinding extends Binding {
   testBuild?: true;
   getpid(): number;
   setNextFork(via: 'syscall' | 'glibc', ignoreCanary: boolean): void;
-  uvContract(done: (results: Record<string, boolean | string>) => void): void;
+  uvContract(done: (results: Record<string, boolean | string>) => void, socketPath: string): void;
   setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   setRegistryLimit(limit: number): void;
   loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean; probePending: boolean; threadpoolHeld: boolean };
@@ -73,5 +75,6 @@ export function loopInfo(): ReturnType<TestBinding['loopInfo']> {
 
 /** Every accessor of native/uv/uv-private.h run on this process's live loop (test/uv-seam.test.ts). */
 export function uvContract(): Promise<Record<string, boolean | string>> {
-  return new Promise((resolve) => testBinding().uvContract(resolve));
+  const socketPath = join(tmpdir(), `fg-uv-contract-${process.pid}.sock`);
+  return new Promise((resolve) => testBinding().uvContract(resolve, socketPath));
 }

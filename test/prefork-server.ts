@@ -1,0 +1,89 @@
+// A prefork() master started from a test as an operator would start it: its own process group (so
+// that whatever is left can be killed), stdout read as one JSON line per event. The test process
+// never forks.
+import { type ChildProcess, spawn } from 'node:child_process';
+
+export interface Server {
+  proc: ChildProcess;
+  /** The master's first line that the start's `isInfo` accepted. */
+  info: any;
+  lines: any[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+  /** Resolves with the first line (after those already seen) that `match` accepts. */
+  next(match: (l: any) => boolean, ms?: number): Promise<any>;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Waits up to `ms` for every pid to be gone; returns those still alive. */
+export async function gone(pids: number[], ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && pids.some(alive)) await sleep(50);
+  return pids.filter(alive);
+}
+
+/** The masters a test file started; killAll() in afterEach. */
+export class Started {
+  private procs: ChildProcess[] = [];
+  add(proc: ChildProcess): void {
+    this.procs.push(proc);
+  }
+  killAll(): void {
+    for (const p of this.procs.splice(0)) {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {}
+    }
+  }
+}
+
+/** Starts `fixture` under `node --single-threaded` and waits for its first line that `isInfo` accepts. */
+export async function startMaster(
+  started: Started,
+  fixture: string,
+  env: Record<string, string>,
+  isInfo: (line: any) => boolean,
+): Promise<Server> {
+  const proc = spawn(process.execPath, ['--single-threaded', fixture], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: killAll() can kill whatever is left
+  });
+  started.add(proc);
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const lines: any[] = [];
+  const waiters: Array<() => void> = [];
+  let buf = '';
+  proc.stdout!.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, nl)));
+      buf = buf.slice(nl + 1);
+      for (const w of waiters.splice(0)) w();
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const next = async (match: (l: any) => boolean, ms = 20_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = lines.find(match);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`no matching line in ${ms} ms; lines ${JSON.stringify(lines)}; stderr ${stderr}`);
+      await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(100)]);
+    }
+  };
+  const info = await next(isInfo);
+  return { proc, info, lines, stderr: () => stderr, exited, next };
+}
