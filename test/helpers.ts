@@ -39,6 +39,8 @@ export function runFixture(
     ulimit?: number;
     /** Limit the fixture's address space, RLIMIT_AS, in KiB (bash's ulimit -v). */
     addressSpaceKb?: number;
+    /** Run the fixture in a mount namespace of its own (unshare, as root), after these mounts. */
+    mounts?: string[];
   } = {},
 ): Promise<FixtureRun> {
   const dir = mkdtempSync(join(tmpdir(), 'fg-fixture-'));
@@ -46,8 +48,13 @@ export function runFixture(
   const nodeArgs = opts.nodeArgs ?? ['--single-threaded'];
   return new Promise((resolve, reject) => {
     const argv = [process.execPath, ...nodeArgs, join(fixtureDir, file), ...(opts.args ?? [])];
-    const limits = [opts.ulimit && `ulimit -n ${opts.ulimit}`, opts.addressSpaceKb && `ulimit -v ${opts.addressSpaceKb}`].filter(Boolean);
-    const [cmd, ...rest] = limits.length ? ['bash', '-c', `${limits.join(' && ')} && exec "$@"`, 'fixture', ...argv] : argv;
+    const steps = [
+      opts.ulimit && `ulimit -n ${opts.ulimit}`,
+      opts.addressSpaceKb && `ulimit -v ${opts.addressSpaceKb}`,
+      ...(opts.mounts ?? []).map((m) => `mount ${m}`),
+    ].filter(Boolean);
+    const shell = ['bash', '-c', `${[...steps, 'exec "$@"'].join(' && ')}`, 'fixture', ...argv];
+    const [cmd, ...rest] = opts.mounts ? ['unshare', '--mount', '--propagation', 'private', '--', ...shell] : steps.length ? shell : argv;
     const child = spawn(cmd!, rest, {
       env: {
         ...process.env,

@@ -6,7 +6,9 @@
 #if defined(__linux__) && defined(__GLIBC__)
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <linux/futex.h>
@@ -51,6 +53,7 @@ static int found_count;
 struct sleeping {
   uintptr_t addr;
   unsigned count;
+  unsigned proven; /* how many of its sleepers are inside pthread_cond_*wait */
 };
 
 static int layout_known(void) {
@@ -71,20 +74,84 @@ static int is_futex(long nr) {
   return 0;
 }
 
-/* "202 0x10236800 0x189 0x0 ..." -> the futex address of a private wait for the value 0. */
-static int parse_wait(const char* s, uintptr_t* addr) {
+/* "202 0x10236800 0x189 0x0 0x0 0x0 0x0 <sp> <pc>" -> the futex address of a private wait for the
+ * value 0, and the thread's stack pointer and program counter (the last two fields). */
+static int parse_wait(const char* s, uintptr_t* addr, uintptr_t* sp, uintptr_t* pc) {
   char* end;
   long nr = strtol(s, &end, 10);
-  unsigned long long uaddr, op, val;
+  unsigned long long uaddr, op, val, arg;
+  int k;
   if (end == s || !is_futex(nr)) return 0;
   uaddr = strtoull(end, &end, 16);
   op = strtoull(end, &end, 16);
   val = strtoull(end, &end, 16);
+  for (k = 0; k < 3; k++) arg = strtoull(end, &end, 16); /* the other three arguments */
+  (void)arg;
+  *sp = (uintptr_t)strtoull(end, &end, 16);
+  *pc = (uintptr_t)strtoull(end, &end, 16);
   if (!(op & FUTEX_PRIVATE_FLAG)) return 0; /* shared futexes may have waiters in other processes */
   op &= ~(unsigned long long)(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
   if ((op != FUTEX_WAIT && op != FUTEX_WAIT_BITSET) || val != 0) return 0;
   *addr = (uintptr_t)uaddr;
   return 1;
+}
+
+/* The proof that a futex wait is a condvar's: the waiting thread is inside glibc's own
+ * pthread_cond_wait, pthread_cond_timedwait or pthread_cond_clockwait. Their code
+ * (__pthread_cond_wait_common is always inlined into them) waits for the value 0 only on the
+ * condvar's __g_signals word; the other waits they make (the condvar's internal lock, the mutex)
+ * expect other values. A thread is inside one when its program counter is (2.25-2.33: the futex
+ * call is inline) or a return address near the top of its stack is (2.34+: through
+ * __futex_abstimed_wait_cancelable64). Anything else asleep on a futex for 0 (sem_wait, a
+ * hand-rolled lock, an atomic wait) is left alone, however its neighbouring words look. */
+#define STACK_WORDS 128 /* 1 KiB above the stack pointer: the waits' frames are a few words each */
+static struct {
+  uintptr_t start, end;
+} cond_waits[3];
+static int cond_waits_known = -1; /* -1 not looked up yet, then how many were found */
+
+static void learn_cond_waits(void) {
+  static const char* const libs[] = {"libc.so.6", "libpthread.so.0"}; /* 2.34+ / before */
+  static const char* const names[] = {"pthread_cond_wait", "pthread_cond_timedwait", "pthread_cond_clockwait"};
+  unsigned l, n;
+  cond_waits_known = 0;
+  for (l = 0; l < sizeof(libs) / sizeof(libs[0]); l++) {
+    /* The library's own symbols, not an interposer's (AddressSanitizer wraps these). */
+    void* lib = dlopen(libs[l], RTLD_LAZY | RTLD_NOLOAD);
+    if (!lib) continue;
+    for (n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+      void* fn = dlsym(lib, names[n]);
+      Dl_info info;
+      const ElfW(Sym)* sym = NULL;
+      if (!fn || !dladdr1(fn, &info, (void**)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size == 0) continue;
+      cond_waits[cond_waits_known].start = (uintptr_t)fn;
+      cond_waits[cond_waits_known].end = (uintptr_t)fn + sym->st_size;
+      cond_waits_known++;
+    }
+    dlclose(lib);
+    if (cond_waits_known > 0) return;
+  }
+}
+
+static int in_cond_wait(uintptr_t a) {
+  int i;
+  for (i = 0; i < cond_waits_known; i++)
+    if (a >= cond_waits[i].start && a < cond_waits[i].end) return 1;
+  return 0;
+}
+
+static int waits_in_cond_wait(uintptr_t sp, uintptr_t pc, int* mem) {
+  uintptr_t stack[STACK_WORDS];
+  ssize_t got;
+  int k;
+  if (in_cond_wait(pc)) return 1;
+  if (*mem < 0) *mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (*mem < 0) return 0;
+  /* Another thread's stack, read through /proc: it may end before STACK_WORDS (a short read). */
+  got = pread(*mem, stack, sizeof(stack), (off_t)sp);
+  for (k = 0; got > 0 && k < (int)(got / (ssize_t)sizeof(uintptr_t)); k++)
+    if (in_cond_wait(stack[k])) return 1;
+  return 0;
 }
 
 static int skipped(long tid, const long* skip, unsigned nskip) {
@@ -119,13 +186,15 @@ static unsigned count_at(const struct sleeping* s, int n, uintptr_t addr) {
 
 int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
   struct sleeping sleepers[MAX_ADDRS];
-  int nsleepers = 0, i, mem;
+  int nsleepers = 0, i, mem = -1, unreadable = 0, seen_self = 0;
   unsigned threads = 0;
   long self = syscall(SYS_gettid);
   DIR* dir;
   struct dirent* e;
   found_count = 0;
   if (!layout_known()) return 0;
+  if (cond_waits_known < 0) learn_cond_waits();
+  if (cond_waits_known == 0) return -ENOENT; /* nothing to prove a wait against: repair nothing */
   dir = opendir("/proc/self/task");
   if (!dir) return -errno;
   while ((e = readdir(dir)) != NULL) {
@@ -133,34 +202,52 @@ int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
     long tid;
     int fd, j;
     ssize_t got;
-    uintptr_t addr;
+    uintptr_t addr, sp, pc;
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     threads++;
     tid = strtol(e->d_name, NULL, 10);
+    if (tid == self) seen_self = 1;
     if (tid == self || skipped(tid, skip, nskip)) continue;
     /* Relative to the directory already open: no walk of /proc/self/task for each thread. */
     snprintf(path, sizeof(path), "%ld/syscall", tid);
     fd = openat(dirfd(dir), path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      if (errno != ENOENT && errno != ESRCH) unreadable = errno; /* a thread that left is fine */
+      continue;
+    }
     got = read(fd, buf, sizeof(buf) - 1);
     close(fd);
-    if (got <= 0) continue;
+    if (got <= 0) {
+      if (got < 0 && errno != ESRCH) unreadable = errno;
+      continue;
+    }
     buf[got] = 0;
-    if (!parse_wait(buf, &addr)) continue;
+    if (!parse_wait(buf, &addr, &sp, &pc)) continue;
     for (j = 0; j < nsleepers && sleepers[j].addr != addr; j++) {
     }
     if (j == nsleepers) {
       if (nsleepers == MAX_ADDRS) continue;
       sleepers[nsleepers].addr = addr;
       sleepers[nsleepers].count = 0;
+      sleepers[nsleepers].proven = 0;
       nsleepers++;
     }
     sleepers[j].count++;
+    sleepers[j].proven += (unsigned)waits_in_cond_wait(sp, pc, &mem);
   }
   closedir(dir);
-  if (nsleepers == 0) return 0;
+  /* A /proc that hides the threads (a sandbox: gVisor, a masked /proc/self/task) proves nothing:
+   * say so rather than find nothing. */
+  if (!seen_self) unreadable = ENOENT;
+  if (unreadable) {
+    if (mem >= 0) close(mem);
+    return -unreadable;
+  }
+  if (nsleepers == 0) {
+    if (mem >= 0) close(mem);
+    return 0;
+  }
 
-  mem = -1;
   for (i = 0; i < nsleepers && found_count < MAX_CONDVARS; i++) {
     uintptr_t addr = sleepers[i].addr, base;
     uint32_t w[CV_WORDS];
@@ -173,6 +260,9 @@ int fg_find_sleeping_condvars(const long* skip, unsigned nskip) {
     base = addr - (CV_SIGNALS + g) * 4;
     for (k = 0; k < (unsigned)found_count; k++) dup |= found[k] == base;
     if (dup) continue;
+    /* Every thread asleep on this word must be inside a condvar wait: one that is not (sem_wait
+     * on a word that happens to be where a condvar's would be) makes it no condvar of ours. */
+    if (sleepers[i].proven != sleepers[i].count) continue;
     if (!read_condvar(base, addr, w, &mem)) continue;
     mine = sleepers[i].count;
     total = count_at(sleepers, nsleepers, base + CV_SIGNALS * 4) + count_at(sleepers, nsleepers, base + (CV_SIGNALS + 1) * 4);

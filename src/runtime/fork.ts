@@ -1,4 +1,5 @@
 import { ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import { isMainThread, type Worker } from 'node:worker_threads';
 import * as inspector from 'node:inspector';
@@ -98,6 +99,15 @@ export function onFork(h: ForkHooks): () => void {
   };
 }
 
+function procReadable(): boolean {
+  try {
+    accessSync('/proc/self/maps', fsConstants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Throws the ForkUnsupportedError that fork(options) would throw here, or returns: every refusal
  * fork() can make, checked without touching anything. prefork() runs it before it closes a server,
@@ -123,6 +133,14 @@ export function assertCanFork(options: ForkOptions = {}, caller = 'fork()'): voi
       `${caller} refused: this Node runs libuv ${uv.runtime} (pg-forkguard was built against ${uv.headers}); ` +
         `pg-forkguard knows the private layout of libuv ${uv.known} only, and fork() must read it. ` +
         `Upgrade pg-forkguard, or use a Node whose libuv it knows (process.versions.uv).`,
+    );
+  }
+  if (process.platform === 'linux' && !procReadable()) {
+    // Not even { unsafe: true }: fork() must read /proc/self/maps to give the child V8's heap.
+    throw new ForkUnsupportedError(
+      'proc',
+      `${caller} refused: /proc is not mounted or not readable here (/proc/self/maps), and fork() reads it ` +
+        `to hand V8's heap to the child. Mount /proc in the process's namespace (a container's default).`,
     );
   }
   if (options.unsafe) return;
@@ -229,6 +247,8 @@ function releaseInheritedSubprocesses(): void {
   }
 }
 
+let warnedCondvars = false;
+
 // fork()'s report (native/uv/fork.h): the addon writes it at each fork, JS reads what it needs.
 const report = facts?.report ? new Float64Array(facts.report) : new Float64Array(0);
 
@@ -295,6 +315,16 @@ export function fork(options?: ForkOptions): number {
       `pg-forkguard: fork() went ahead after ${facts!.limits.quiesceTimeoutMs} ms with threadpool work still running ` +
         `(a slow fs or dns call?). That work's libuv state is undefined in the child.`,
       { code: 'FORKGUARD_THREADPOOL_BUSY' },
+    );
+  }
+  if (report[slots.condvars]! < 0 && !warnedCondvars) {
+    warnedCondvars = true;
+    process.emitWarning(
+      `pg-forkguard: fork() could not read which condition variables other threads sleep on ` +
+        `(/proc/self/task/*/syscall, errno ${-report[slots.condvars]!}), so it repairs none in its children. ` +
+        `On glibc 2.25-2.40 a child may then hang in its first garbage collection; this happens where /proc is ` +
+        `masked (gVisor, a restricted container). Make /proc/self/task readable to the process.`,
+      { code: 'FORKGUARD_CONDVARS_UNCHECKED' },
     );
   }
   if (!mayHoldThreadpool) releaseThreadpoolAtExit();

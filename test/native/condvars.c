@@ -1,9 +1,12 @@
 /* The condvar reset on its own, without Node: threads sleep on a condvar, the process forks, and
  * the child signals it more times than there were sleepers. Prints one JSON line.
  *   ./condvars reset    the child re-initialises what fg_find_sleeping_condvars found
- *   ./condvars none     it does not (on glibc 2.25-2.40 the child hangs in pthread_cond_signal) */
+ *   ./condvars none     it does not (on glibc 2.25-2.40 the child hangs in pthread_cond_signal)
+ *   ./condvars lookalike  a sem_wait sleeper among condvar-like words: found 0, memory intact */
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -24,7 +27,45 @@ static void* sleeper(void* arg) {
   return arg;
 }
 
+/* A lookalike: a thread asleep in sem_wait on a word that sits where a condvar's __g_signals[0]
+ * would, after words that say what a condvar's sleeping waiter leaves (__g_refs[0] = 2,
+ * __wrefs = 8). It is no condvar: a child must find it untouched. */
+static struct {
+  uint32_t before[10];
+  sem_t sem;
+} __attribute__((aligned(8))) lookalike;
+
+static void* sem_sleeper(void* arg) {
+  sem_wait(&lookalike.sem);
+  return arg;
+}
+
+static int lookalike_case(void) {
+  pthread_t t;
+  int found, status = 0;
+  pid_t pid;
+  unsigned char copy[sizeof(lookalike)];
+  lookalike.before[4] = 2; /* __g_refs[0]: one waiter of group 0 */
+  lookalike.before[9] = 8; /* __wrefs: one waiter */
+  sem_init(&lookalike.sem, 0, 0);
+  pthread_create(&t, NULL, sem_sleeper, NULL);
+  usleep(200 * 1000);
+  found = fg_find_sleeping_condvars(NULL, 0);
+  memcpy(copy, &lookalike, sizeof(copy));
+  pid = fork();
+  if (pid == 0) {
+    fg_reset_sleeping_condvars();
+    _exit(memcmp(copy, &lookalike, sizeof(copy)) == 0 ? 0 : 3);
+  }
+  waitpid(pid, &status, 0);
+  sem_post(&lookalike.sem);
+  pthread_join(t, NULL);
+  printf("{\"found\":%d,\"intact\":%s}\n", found, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "true" : "false");
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "lookalike") == 0) return lookalike_case();
   int reset = argc > 1 && strcmp(argv[1], "reset") == 0;
   pthread_condattr_t attr;
   pthread_t threads[SLEEPERS];
