@@ -45,7 +45,8 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     // The shipped addon exports the API and nothing test-only.
     expect(r.exports).toEqual(
       ['checkCanary', 'checkPid', 'dupFd', 'exitNow', 'fork', 'init', 'install', 'isInstalled', 'isTracked', 'placeHeapTogether',
-        'releaseThreadpool', 'setLoopPidCheck', 'neutraliseFd', 'startLoopHook', 'supported', 'trackFd', 'untrackFd', 'watchExit', 'childWatch'].sort(),
+        'releaseThreadpool', 'setLoopPidCheck', 'neutraliseFd', 'startLoopHook', 'supported', 'trackFd', 'untrackFd', 'watchExit', 'childWatch',
+        'socketPair', 'keepSocketPath'].sort(),
     );
 
     const esm = execFileSync(
