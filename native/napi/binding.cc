@@ -7,7 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+#include <string>
 
 #include "binding.h"
 #include "../uv/child-watch.h"
@@ -116,6 +121,38 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
 // socketPair(): two connected unix stream sockets, both close-on-exec: [a, b], or -errno. prefork()
 // keeps one end for each worker and hands it the other: a control channel with no name, which no
 // other process can find, open or write to.
+// sdNotify(address, message): one datagram to systemd's notify socket (NOTIFY_SOCKET: a path, or
+// "@name" for an abstract one), as sd_notify(3) sends it, without linking libsystemd. 0 or -errno.
+// Native because Node has no unix datagram sockets.
+Napi::Value SdNotify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string address = info[0].As<Napi::String>().Utf8Value();
+  std::string message = info[1].As<Napi::String>().Utf8Value();
+  struct sockaddr_un sa = {};
+  sa.sun_family = AF_UNIX;
+  if (address.empty() || address.size() >= sizeof(sa.sun_path) || (address[0] != '/' && address[0] != '@')) {
+    return Napi::Number::New(env, -EINVAL);
+  }
+  memcpy(sa.sun_path, address.data(), address.size());
+  if (address[0] == '@') sa.sun_path[0] = '\0';
+  socklen_t len = socklen_t(offsetof(struct sockaddr_un, sun_path) + address.size());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  ssize_t n = sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&sa), len);
+  int err = n < 0 ? errno : 0;
+  close(fd);
+  return Napi::Number::New(env, -err);
+}
+
+// setCloseOnExec(fd): the sockets systemd passes arrive without FD_CLOEXEC; sd_listen_fds(3) sets it
+// so that programs the app execs do not hold them. 0 or -errno.
+Napi::Value SetCloseOnExec(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) return Napi::Number::New(info.Env(), -errno);
+  return Napi::Number::New(info.Env(), 0);
+}
+
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fds[2];
@@ -277,6 +314,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("checkPid", Napi::Function::New(env, CheckPid));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("sdNotify", Napi::Function::New(env, SdNotify));
+  exports.Set("setCloseOnExec", Napi::Function::New(env, SetCloseOnExec));
   exports.Set("keepSocketPath", Napi::Function::New(env, KeepSocketPath));
   exports.Set("startLoopHook", Napi::Function::New(env, StartHook));
   exports.Set("setLoopPidCheck", Napi::Function::New(env, SetLoopPidCheck));

@@ -14,6 +14,7 @@ import { activeHandles, handleFd } from '../seams/node.js';
 import { becomeWorker, type WorkerInfo } from './worker.js';
 import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
 import { MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
+import { monotonicUsec, systemdNotifier } from './systemd.js';
 
 export type { WorkerInfo } from './worker.js';
 
@@ -220,6 +221,8 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   const timers = new Set<NodeJS.Timeout>();
   let stopping: Promise<void> | undefined;
   let reloading: Promise<void> | undefined;
+  const notify = systemdNotifier();
+  let announced = false; // READY=1 sent: once every first worker was ready
 
   const later = (ms: number, fn: () => void): NodeJS.Timeout => {
     const t = setTimeout(() => {
@@ -242,6 +245,10 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     slot.ready = true;
     clearTimeout(slot.readyTimer);
     master.emit('ready', { id: slot.id, pid, ms: Date.now() - slot.startedAt });
+    if (!announced && !stopping && slots.every((x) => x.ready)) {
+      announced = true;
+      notify(`READY=1\nMAINPID=${process.pid}\nSTATUS=${slots.length} workers ready`);
+    }
     const cb = slot.onReady;
     slot.onReady = undefined;
     cb?.(true);
@@ -384,6 +391,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   const stop = (): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
+      notify('STOPPING=1');
       master.emit('stop');
       for (const slot of slots) {
         clearTimeout(slot.respawnTimer);
@@ -409,6 +417,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   const reload = (): Promise<void> => {
     if (stopping) return Promise.reject(new PreforkError('ERR_FORKGUARD_PREFORK_STOPPED', 'reload(): the master is stopping.'));
     if (reloading) return reloading;
+    notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}\nSTATUS=reloading`);
     reloading = (async () => {
       for (const slot of slots) {
         if (stopping) break;
@@ -437,6 +446,8 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
       }
     })().finally(() => {
       reloading = undefined;
+      // Replaced or not, the workers serving now are ready: systemd's reload ends either way.
+      if (!stopping) notify(`READY=1\nSTATUS=${slots.length} workers ready`);
     });
     return reloading;
   };

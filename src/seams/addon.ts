@@ -45,6 +45,10 @@ export interface Binding {
   dupFd(fd: number): number;
   /** Two connected unix stream sockets, close-on-exec, or -errno: prefork()'s per-worker control channel. */
   socketPair(): [number, number] | number;
+  /** One datagram to systemd's notify socket (a path or "@abstract"): 0 or -errno (systemd.ts). */
+  sdNotify(address: string, message: string): number;
+  /** Sets FD_CLOEXEC on a socket systemd passed: 0 or -errno. */
+  setCloseOnExec(fd: number): number;
   /** Closing the listening unix socket over fd will not unlink its path: 1 had a path, 0 none, -1 no such handle. */
   keepSocketPath(fd: number): number;
   startLoopHook(onGeneration: (gen: number, byPid: boolean) => void, onDrained: (phase: 'beforeExit' | 'exit') => void): void;
