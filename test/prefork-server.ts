@@ -48,15 +48,26 @@ export class Started {
 }
 
 /** Starts `fixture` under `node --single-threaded` and waits for its first line that `isInfo` accepts. */
-export async function startMaster(
+export function startMaster(
   started: Started,
   fixture: string,
   env: Record<string, string>,
   isInfo: (line: any) => boolean,
 ): Promise<Server> {
-  const proc = spawn(process.execPath, ['--single-threaded', fixture], {
+  return startCommand(started, [process.execPath, '--single-threaded', fixture], env, isInfo, 'ignore');
+}
+
+/** Starts any command that prints one JSON line per event (a master, or a supervisor of one). */
+export async function startCommand(
+  started: Started,
+  argv: string[],
+  env: Record<string, string>,
+  isInfo: (line: any) => boolean,
+  stdin: 'ignore' | 'pipe' = 'pipe',
+): Promise<Server> {
+  const proc = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
     detached: true, // its own process group: killAll() can kill whatever is left
   });
   started.add(proc);
