@@ -15,6 +15,7 @@ export const {
   onFork,
   waitpid,
   prefork,
+  systemdSockets,
   guard,
   isGuarded,
   stats,
