@@ -16,6 +16,7 @@
       "native/uv/async-resend.cc",
       "native/uv/child-watch.cc",
       "native/uv/threadpool.cc",
+      "native/uv/threadpool-size.cc",
       "native/uv/dns-probe.cc",
       "native/uv/fork.cc",
       "native/uv/listener.cc",

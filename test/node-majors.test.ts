@@ -24,6 +24,7 @@ const suites = [
   'test/zero-code.test.ts',
   'test/prefork.test.ts',
   'test/prefork-listeners.test.ts',
+  'test/no-stalls.test.ts',
 ];
 
 function run(major: string, report: string): Promise<{ code: number | null; output: string }> {

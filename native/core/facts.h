@@ -55,6 +55,8 @@
   X(CONDVARS, condvars, condvars)                                                                  \
   X(QUIESCED, quiesced, quiesced)                                                                  \
   X(QUIESCE_REUSED, quiesceReused, quiesceReused)                                                  \
+  X(THREADPOOL_SIZE, threadpoolSize, threadpoolSize)  /* threads the quiesce parked or waited for */    \
+  X(THREADPOOL_SIZE_FROM, threadpoolSizeFrom, threadpoolSizeFrom)  /* 1 names, 2 nthreads, 3 env */ \
   X(SCAN_REUSED, scanReused, scanReused)                                                           \
   X(RESTORE_ONE_BY_ONE, restoreOneByOne, restoreOneByOne)
 

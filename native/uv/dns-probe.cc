@@ -1,6 +1,7 @@
 #include "dns-probe.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -64,7 +65,14 @@ bool Completed(uv_loop_t* loop, const void* work) {
 bool fg_dns_learn(uv_loop_t* loop) {
   if (gaiDone || probe) return gaiDone != nullptr;
   probe = new DnsProbe();
-  if (uv_getaddrinfo(loop, &probe->gai, OnGai, "localhost", nullptr, nullptr) == 0) {
+  // Numeric lookups, which glibc answers without a resolver, /etc/hosts or NSS: a probe that asked
+  // for a name would sit in a threadpool thread as long as the resolver takes (forever, for one that
+  // never answers), and the quiesce would wait for it at this very fork.
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_INET;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  if (uv_getaddrinfo(loop, &probe->gai, OnGai, "127.0.0.1", nullptr, &hints) == 0) {
     gaiDone = fg_uv_getaddrinfo_done(&probe->gai);
     probe->gaiPending = true;
     probe->pending++;
@@ -73,7 +81,7 @@ bool fg_dns_learn(uv_loop_t* loop) {
   memset(&sa, 0, sizeof(sa));
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (uv_getnameinfo(loop, &probe->gni, OnGni, reinterpret_cast<struct sockaddr*>(&sa), 0) == 0) {
+  if (uv_getnameinfo(loop, &probe->gni, OnGni, reinterpret_cast<struct sockaddr*>(&sa), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
     gniDone = fg_uv_getnameinfo_done(&probe->gni);
     probe->gniPending = true;
     probe->pending++;

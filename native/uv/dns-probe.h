@@ -4,8 +4,9 @@
 // can still be queued: libuv runs at most half its threads on it and parks the rest of it behind our
 // tasks. JS counts those requests (the DNS ReqWraps in flight: only JS can see them); this file
 // subtracts the ones already completed and waiting in loop->wq (those are delivered in the child
-// too). Completed DNS work is recognised by its `done` function, learnt once from a lookup of our
-// own, at the first fork() (never at import: a process that never forks does no lookup).
+// too). Completed DNS work is recognised by its `done` function, learnt once from two lookups of our
+// own, at the first fork() (never at import: a process that never forks does no lookup). They are
+// numeric, answered without a resolver: nothing of ours waits on DNS.
 #ifndef PG_FORKGUARD_DNS_PROBE_H
 #define PG_FORKGUARD_DNS_PROBE_H
 

@@ -40,6 +40,9 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   FgQuiesce* q = fg_quiesce_threadpool(loop, FG_QUIESCE_TIMEOUT_MS, &reused);
   t->quiesced = fg_quiesce_missing(q) == 0;
   t->quiesceReused = reused;
+  FgPoolSize size = fg_quiesce_size(q);
+  t->threadpoolSize = size.n;
+  t->threadpoolSizeFrom = unsigned(size.source);
   uint64_t t0 = fg_now_ns();
   t->quiesceNs = t0 - tq0;
   int rc = fg_scan_dontfork(&ranges, &exact, &lend, &scan);

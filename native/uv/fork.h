@@ -22,6 +22,8 @@ struct FgForkTimes {
   int condvars = 0;  // condvars other threads slept on, re-initialised in the child
   bool quiesced = false;
   bool quiesceReused = false;  // the threads were still parked from the last fork (threadpool.h)
+  unsigned threadpoolSize = 0;  // and how many (threadpool-size.h), and from where (FgPoolSizeSource)
+  unsigned threadpoolSizeFrom = 0;
   bool scanReused = false;  // the last smaps scan stood (dontfork.h)
   bool restoreOneByOne = false;  // the process's size moved during the fork (dontfork.h)
 };

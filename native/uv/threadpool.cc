@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../core/clock.h"
+#include "threadpool-size.h"
 #include "uv-private.h"
 
 struct FgQuiesce {
@@ -25,8 +26,9 @@ struct FgQuiesce {
   // Whether the loop counts the requests not yet finished: not while held, so that parked threads do
   // not keep the loop alive.
   bool counted = true;
+  FgPoolSize size;  // and where it came from (threadpool-size.h)
   std::vector<uv_work_t> reqs;
-  std::vector<long> tids;  // the threads parked, in the order they parked (started of them)
+  long tids[1024];  // the threads parked, in the order they parked (started of them); 1024: libuv's cap
 };
 
 namespace {
@@ -35,15 +37,6 @@ FgQuiesce* held = nullptr;  // parked after a fork(), until the loop needs them 
 uv_loop_t* heldLoop = nullptr;
 uv_prepare_t releaser;
 bool releaserReady = false;
-
-unsigned ThreadpoolSize() {
-  // The same rule libuv applies when it starts the pool.
-  const char* v = getenv("UV_THREADPOOL_SIZE");
-  long n = v ? strtol(v, nullptr, 10) : 4;
-  if (n <= 0) n = 1;
-  if (n > 1024) n = 1024;
-  return unsigned(n);
-}
 
 long ParkedTid() {
 #if defined(__linux__) && defined(SYS_gettid)
@@ -129,16 +122,28 @@ FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reus
     }
   }
   FgQuiesce* q = new FgQuiesce();
-  q->n = ThreadpoolSize();
-  q->reqs.resize(q->n);
-  q->tids.resize(q->n);
   uv_mutex_init(&q->mu);
   uv_cond_init(&q->parked);
   uv_cond_init(&q->go);
-  for (unsigned i = 0; i < q->n; i++) {
+  // The pool's size (threadpool-size.h) is known for sure only once the pool has started, and the
+  // first task queued starts it. So the first task is queued with the mutex held (its Park waits for
+  // n), then the size is read, then the rest are queued. reqs holds at most libuv's cap of 1024,
+  // reserved up front: libuv keeps pointers into it, so it must never move.
+  q->reqs.reserve(1024);
+  q->reqs.resize(1);
+  q->reqs[0].data = q;
+  FgPoolSize before = fg_threadpool_size_before();
+  uv_mutex_lock(&q->mu);
+  uv_queue_work(loop, &q->reqs[0], Park, nullptr);
+  fg_uv_set_work_done<Done>(&q->reqs[0]);  // read by the loop thread only, which is us
+  q->size = fg_threadpool_size_after(before);
+  q->n = q->size.n;
+  uv_mutex_unlock(&q->mu);
+  q->reqs.resize(q->n);
+  for (unsigned i = 1; i < q->n; i++) {
     q->reqs[i].data = q;
     uv_queue_work(loop, &q->reqs[i], Park, nullptr);
-    fg_uv_set_work_done<Done>(&q->reqs[i]);  // read by the loop thread only, which is us
+    fg_uv_set_work_done<Done>(&q->reqs[i]);
   }
   uint64_t deadline = fg_now_ns() + timeoutMs * 1000000ull;
   uv_mutex_lock(&q->mu);
@@ -152,6 +157,8 @@ FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reus
 }
 
 unsigned fg_quiesce_queued(const FgQuiesce* q) { return q->n; }
+
+FgPoolSize fg_quiesce_size(const FgQuiesce* q) { return q->size; }
 
 unsigned fg_quiesce_parked_tids(FgQuiesce* q, long* out, unsigned cap) {
   uv_mutex_lock(&q->mu);

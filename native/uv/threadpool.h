@@ -22,6 +22,7 @@
 // How long fork() waits for every thread to take its parking task before it forks anyway (and
 // warns: that work's libuv state is undefined in the child): FG_QUIESCE_TIMEOUT_MS, in facts.h.
 #include "../core/facts.h"
+#include "threadpool-size.h"
 // How long held threads wait before they leave on their own. Node's exit joins the threadpool's
 // threads: fork() lets them go at 'exit' and when a worker thread starts (its loop shares the
 // threadpool but not our loop's count), so only an exit that skips 'exit' (process.reallyExit) waits.
@@ -34,6 +35,8 @@ struct FgQuiesce;
 FgQuiesce* fg_quiesce_threadpool(uv_loop_t* loop, uint64_t timeoutMs, bool* reused);
 // How many tasks were queued (the pool's size), and how many found no thread in time.
 unsigned fg_quiesce_queued(const FgQuiesce* q);
+// The pool's size and where it was read (threadpool-size.h).
+FgPoolSize fg_quiesce_size(const FgQuiesce* q);
 unsigned fg_quiesce_missing(const FgQuiesce* q);
 // The thread ids of the parked threads (up to cap; 0 where unknown): they sleep on the quiesce's own
 // condvar, which a child never touches (it never wakes them: they do not exist there).

@@ -349,6 +349,8 @@ function publishParent(parentPid: number, pid: number): void {
     timings: {
       quiesceMs: reported('quiesceNs') / 1e6,
       quiesceReused: reported('quiesceReused') !== 0,
+      threadpoolSize: reported('threadpoolSize'),
+      threadpoolSizeFrom: (['', 'names', 'nthreads', 'env'] as const)[reported('threadpoolSizeFrom')],
       scanMs: reported('scanNs') / 1e6,
       forkMs: reported('forkNs') / 1e6,
       syscallMs: reported('syscallNs') / 1e6,

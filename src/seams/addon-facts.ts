@@ -14,5 +14,5 @@ export const limits = ["registryCapacity","fdIndexLimit","quiesceTimeoutMs"] as 
 export type Limit = (typeof limits)[number];
 
 /** Slots of fork()'s report (a Float64Array). */
-export const forkReport = ["pid","errno","quiesceNs","scanNs","forkNs","syscallNs","syscallCpuNs","restoreNs","ranges","calls","adviseFailures","lostReqs","condvars","quiesced","quiesceReused","scanReused","restoreOneByOne"] as const;
+export const forkReport = ["pid","errno","quiesceNs","scanNs","forkNs","syscallNs","syscallCpuNs","restoreNs","ranges","calls","adviseFailures","lostReqs","condvars","quiesced","quiesceReused","threadpoolSize","threadpoolSizeFrom","scanReused","restoreOneByOne"] as const;
 export type ForkReportSlot = (typeof forkReport)[number];
