@@ -2,6 +2,7 @@
 // that whatever is left can be killed), stdout read as one JSON line per event. The test process
 // never forks.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { get } from 'node:http';
 
 export interface Server {
   proc: ChildProcess;
@@ -97,4 +98,56 @@ export async function startCommand(
   };
   const info = await next(isInfo);
   return { proc, info, lines, stderr: () => stderr, exited, next };
+}
+
+/** One answer of httpLoad(): the status (or the connection error's code), the parsed body, when. */
+export interface Answer {
+  path: string;
+  status: number | string;
+  body: any;
+  at: number;
+}
+
+/** One request on a new connection: its answer, or the connection error's code. */
+export function httpGet(port: number, path: string): Promise<Answer> {
+  return (
+    new Promise((resolve) => {
+      const req = get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let body: any = text;
+          try {
+            body = JSON.parse(text);
+          } catch {}
+          resolve({ path, status: res.statusCode!, body, at: Date.now() });
+        });
+        res.on('error', (err: NodeJS.ErrnoException) => resolve({ path, status: err.code ?? err.message, body: null, at: Date.now() }));
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => resolve({ path, status: err.code ?? err.message, body: null, at: Date.now() }));
+      req.setTimeout(15_000, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    })
+  );
+}
+
+/**
+ * `clients` loops, each making one request after another on a new connection (no keep-alive), to
+ * `pathFor(n)` for n = 0, 1, 2, ... across all of them, until stop() resolves with every answer.
+ */
+export function httpLoad(port: number, clients: number, pathFor: (n: number) => string) {
+  let on = true;
+  let n = 0;
+  const answers: Answer[] = [];
+  const one = (path: string) => httpGet(port, path);
+  const loops = Array.from({ length: clients }, async () => {
+    while (on) answers.push(await one(pathFor(n++)));
+  });
+  return {
+    answers,
+    stop: async (): Promise<Answer[]> => {
+      on = false;
+      await Promise.all(loops);
+      return answers;
+    },
+  };
 }

@@ -28,7 +28,9 @@ export interface WorkerSetup {
 export function becomeWorker(setup: WorkerSetup): WorkerInfo {
   const info: WorkerInfo = Object.freeze({ isWorker: true, id: setup.id });
   const control = endSocket(setup.channelFd);
-  control.unref(); // it must not keep a worker alive by itself
+  // Until the worker listens, its channel keeps it alive (an options.worker that awaits nothing the
+  // loop counts must not end the process: the master's ready timeout decides). Once it serves, the
+  // channel must not keep it alive by itself.
   control.on('error', () => {});
   // The master's end closes when it exits, however it exits: SIGKILL included.
   control.on('close', () => void stop('the master is gone'));
@@ -36,26 +38,37 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
     if (!control.destroyed) control.write(`${JSON.stringify({ ...msg, pid: currentPid() })}\n`);
   };
 
+  // options.worker runs first, and the worker listens only once it resolves: a worker that is not
+  // ready takes no connection, so one that never gets ready (killed after readyTimeoutMs) fails no
+  // request, and none reaches an app that has not finished its per-worker start.
   const sockets = new Map<Server, Set<Socket>>();
-  const listening = setup.listeners.map(
-    ({ server, fd }) => new Promise<void>((resolve, reject) => {
-      const open = new Set<Socket>();
-      sockets.set(server, open);
-      server.on('connection', (socket: Socket) => {
-        open.add(socket);
-        socket.once('close', () => open.delete(socket));
-      });
-      server.once('error', reject);
-      server.listen({ fd }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    }),
-  );
-  void Promise.all(listening)
+  const listen = (): Promise<void[]> =>
+    Promise.all(
+      setup.listeners.map(
+        ({ server, fd }) =>
+          new Promise<void>((resolve, reject) => {
+            const open = new Set<Socket>();
+            sockets.set(server, open);
+            server.on('connection', (socket: Socket) => {
+              open.add(socket);
+              socket.once('close', () => open.delete(socket));
+            });
+            server.once('error', reject);
+            server.listen({ fd }, () => {
+              server.off('error', reject);
+              resolve();
+            });
+          }),
+      ),
+    );
+  void Promise.resolve()
     .then(() => setup.worker?.(info))
+    .then(() => (stopping ? undefined : listen()))
     .then(
-      () => say({ ready: setup.id }),
+      () => {
+        control.unref();
+        say({ ready: setup.id });
+      },
       (err) => {
         process.stderr.write(`pg-forkguard prefork: worker ${setup.id} failed to start: ${(err as Error)?.stack ?? err}\n`);
         process.exit(1);
@@ -67,7 +80,7 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
     if (stopping) return;
     stopping = true;
     void why;
-    const closed = setup.listeners.map(({ server }) => stopServing(server, sockets.get(server)!));
+    const closed = setup.listeners.map(({ server }) => stopServing(server, sockets.get(server) ?? new Set()));
     await Promise.all(closed);
     control.destroy();
     try {
