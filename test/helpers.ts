@@ -22,7 +22,11 @@ export interface FixtureRun {
   results: Record<string, any>;
 }
 
-export const fixtureDir = join(__dirname, 'fixtures');
+// test/arm64.test.ts runs suites with every fixture under another Node: FG_FIXTURE_NODE is its
+// command (JSON: qemu-user and Node's arm64 build), FG_FIXTURE_ROOT a copy of the package whose
+// addon is that platform's prebuild. The test build's preload (NODE_OPTIONS) is the host's: not there.
+const fixtureNode: string[] = process.env.FG_FIXTURE_NODE ? JSON.parse(process.env.FG_FIXTURE_NODE) : [process.execPath];
+export const fixtureDir = join(process.env.FG_FIXTURE_ROOT ?? join(__dirname, '..'), 'test', 'fixtures');
 
 /**
  * Runs `node --single-threaded test/fixtures/<file>` (the vitest worker itself never forks) and
@@ -47,7 +51,7 @@ export function runFixture(
   const pg = inject('pg');
   const nodeArgs = opts.nodeArgs ?? ['--single-threaded'];
   return new Promise((resolve, reject) => {
-    const argv = [process.execPath, ...nodeArgs, join(fixtureDir, file), ...(opts.args ?? [])];
+    const argv = [...fixtureNode, ...nodeArgs, join(fixtureDir, file), ...(opts.args ?? [])];
     const steps = [
       opts.ulimit && `ulimit -n ${opts.ulimit}`,
       opts.addressSpaceKb && `ulimit -v ${opts.addressSpaceKb}`,
@@ -63,6 +67,7 @@ export function runFixture(
         PG_TLS_URL: pg.tlsUrl ?? '',
         PG_UNIX_URL: pg.unixUrl ?? '',
         PG_RESTART_ARGV: pg.restartArgv ? JSON.stringify(pg.restartArgv) : '',
+        ...(process.env.FG_FIXTURE_NODE ? { NODE_OPTIONS: '' } : {}),
         ...opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -26,6 +26,7 @@ describe('npm pack → install with --ignore-scripts → the prebuilt addon', ()
     expect(files).toContain('dist/esm.mjs');
     expect(files).toContain('dist/register.js');
     expect(files).toContain(`prebuilds/${process.platform}-${process.arch}/pg-forkguard.node`);
+    expect(files).toContain('prebuilds/linux-arm64/pg-forkguard.node');
     expect(files.filter((f) => /^(test|build|src|bench|examples|docs)\//.test(f))).toEqual([]);
     expect(files.filter((f) => f.includes('test-exports') || f.endsWith('.node-test'))).toEqual([]);
 

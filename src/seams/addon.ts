@@ -102,7 +102,10 @@ function loadBinding(): Binding {
     throw new NativeLoadError(
       `pg-forkguard: no native addon loads for ${process.platform}-${process.arch}, node ` +
         `${process.version}. Tried:\n${list}\nnode-gyp-build said: ${(cause as Error).message}\n` +
-        `Rebuild it with \`npm rebuild pg-forkguard\` (needs python3, make and a C++ compiler).`,
+        `The package carries prebuilt binaries for linux-x64 and linux-arm64 (glibc); anywhere else the addon ` +
+        `compiles at install, which needs python3, make and a C++ compiler, and an npm that runs pg-forkguard's ` +
+        `install script (npm 12 runs none by default: \`npm install-scripts approve pg-forkguard\`). ` +
+        `Then rebuild it with \`npm rebuild pg-forkguard\`.`,
       tried,
       cause,
     );
