@@ -5,6 +5,7 @@
 # Against Node's own headers (npm_config_nodedir): N-API is the same on every architecture.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+mkdir -p .tmp
 for tool in aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ aarch64-linux-gnu-strip; do
   command -v "$tool" >/dev/null || { echo "test/arm64/prebuild.sh: $tool not found (apt-get install g++-aarch64-linux-gnu)" >&2; exit 1; }
 done
