@@ -25,6 +25,7 @@ const suites = [
   'test/prefork.test.ts',
   'test/prefork-listeners.test.ts',
   'test/no-stalls.test.ts',
+  'test/threads.test.ts',
 ];
 
 function run(major: string, report: string): Promise<{ code: number | null; output: string }> {

@@ -17,6 +17,7 @@
 #include "binding.h"
 #include "../uv/child-watch.h"
 #include "../uv/dns-probe.h"
+#include "../uv/threadpool-size.h"
 #include "../uv/fork.h"
 #include "../uv/listener.h"
 #include "../uv/loop-hook.h"
@@ -238,6 +239,11 @@ Napi::Value PlaceHeapTogether(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(fg_place_heap_together()));
 }
 
+// threadpoolThreadsAlive(): how many of libuv's threadpool threads exist now, or -1 (threadpool-size.h).
+Napi::Value ThreadpoolThreadsAlive(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fg_threadpool_threads_alive());
+}
+
 // releaseThreadpool(): lets go now of the threads the last fork() holds parked (threadpool.h).
 Napi::Value ReleaseThreadpool(const Napi::CallbackInfo& info) {
   fg_quiesce_release_held();
@@ -324,6 +330,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("fork", Napi::Function::New(env, Fork));
   exports.Set("placeHeapTogether", Napi::Function::New(env, PlaceHeapTogether));
   exports.Set("releaseThreadpool", Napi::Function::New(env, ReleaseThreadpool));
+  exports.Set("threadpoolThreadsAlive", Napi::Function::New(env, ThreadpoolThreadsAlive));
   exports.Set("childWatch", Napi::Function::New(env, ChildWatch));
   exports.Set("supported", Napi::Boolean::New(env, true));
 #ifdef FG_TEST_BUILD

@@ -4,6 +4,7 @@
 // test/support/native-test.ts is their only user.
 #include <napi.h>
 
+#include <pthread.h>
 #include <string>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -70,6 +71,26 @@ Napi::Value GetPid(const Napi::CallbackInfo& info) { return Napi::Number::New(in
 Napi::Value SetTestFlags(const Napi::CallbackInfo& info) {
   fg_set_test_flags(info[0].ToBoolean().Value() ? 1 : 0, info[1].ToBoolean().Value() ? 1 : 0);
   return info.Env().Undefined();
+}
+
+// startNativeThread(name): a thread as a native addon starts one, without Node knowing: it names
+// itself and sleeps for good (test/threads.test.ts: fork() must count it from the kernel).
+void* Sleeper(void*) {
+  for (;;) pause();
+  return nullptr;
+}
+Napi::Value StartNativeThread(const Napi::CallbackInfo& info) {
+  static std::string name;
+  name = info[0].As<Napi::String>().Utf8Value().substr(0, 15);
+  pthread_t t;
+  int rc = pthread_create(&t, nullptr, Sleeper, nullptr);
+  if (rc == 0) {
+#if defined(__linux__)
+    pthread_setname_np(t, name.c_str());  // from here, so that it is named before this call returns
+#endif
+    pthread_detach(t);
+  }
+  return Napi::Number::New(info.Env(), rc);
 }
 
 // setRegistryLimit(n): a lower registry capacity (0: back to the real one).
@@ -246,5 +267,6 @@ void fg_add_test_exports(Napi::Env env, Napi::Object exports) {
   exports.Set("setRegistryLimit", Napi::Function::New(env, SetRegistryLimit));
   exports.Set("loopInfo", Napi::Function::New(env, LoopInfo));
   exports.Set("uvContract", Napi::Function::New(env, UvContractExport));
+  exports.Set("startNativeThread", Napi::Function::New(env, StartNativeThread));
   exports.Set("testBuild", Napi::Boolean::New(env, true));
 }

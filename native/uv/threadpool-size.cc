@@ -156,3 +156,17 @@ FgPoolSize fg_threadpool_size_after(FgPoolSize before) {
   known = out;
   return out;
 }
+
+int fg_threadpool_threads_alive() {
+  unsigned named = CountNamedWorkers();
+  if (named > 0) return int(named);
+  // libuv 1.50 and later name every thread of the pool as it starts: none named, none started.
+  if (uv_version() >= ((1u << 16) | (50u << 8))) return 0;
+  if (!nthreadsLooked) {
+    nthreads = FindNthreads();
+    nthreadsLooked = true;
+  }
+  if (!nthreads) return -1;
+  unsigned v = *nthreads;
+  return v <= 1024 ? int(v) : -1;
+}

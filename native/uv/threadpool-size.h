@@ -29,6 +29,11 @@ struct FgPoolSize {
 // now, and libuv's nthreads is set), the answer.
 FgPoolSize fg_threadpool_size_before();
 FgPoolSize fg_threadpool_size_after(FgPoolSize before);
+// How many threadpool threads are alive in this process now, for fork()'s census of threads
+// (src/runtime/threads.ts): the named ones, else libuv's nthreads (0 before the pool starts; in a
+// child whose pool has not restarted yet it still says the parent's, which only over-counts), else
+// -1: not knowable (an unnamed libuv without symbols).
+int fg_threadpool_threads_alive();
 // What the environment variable alone says (libuv's rule).
 unsigned fg_threadpool_size_from_env();
 

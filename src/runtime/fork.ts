@@ -14,6 +14,7 @@ import { channels, publish } from '../shared/diagnostics.js';
 import { native, type ChildWatch } from '../seams/addon.js';
 import { activeHandles, isSingleThreaded } from '../seams/node.js';
 import { becomeChild } from './exit.js';
+import { describeExtraThreads, threadCensus } from './threads.js';
 import { assertSupported, currentPid, enterNewProcess, facts, forkGeneration, install } from './state.js';
 
 export interface ForkOptions {
@@ -165,6 +166,8 @@ export function assertCanFork(options: ForkOptions = {}, caller = 'fork()'): voi
         '`node --single-threaded app.js` (it cannot go in NODE_OPTIONS).',
     );
   }
+  const census = threadCensus();
+  if (census && census.alive > census.known) refuse('threads', describeExtraThreads(census));
 }
 
 // ---------------------------------------------------------------------------------------------

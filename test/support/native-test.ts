@@ -15,6 +15,7 @@ interface TestBinding extends Binding {
   uvContract(done: (results: Record<string, boolean | string>) => void, socketPath: string): void;
   setTestFlags(suppressHandler: boolean, ignoreCanary: boolean): void;
   setRegistryLimit(limit: number): void;
+  startNativeThread(name: string): number;
   loopInfo(): { activeHandles: number; activeReqs: number; stuckReqs: number; watchExit: boolean; probePending: boolean; threadpoolHeld: boolean };
 }
 
@@ -66,6 +67,11 @@ export function getpidCall(): number {
 /** A registry that holds at most `limit` sockets (0: back to the real capacity). */
 export function setRegistryLimit(limit: number): void {
   testBinding().setRegistryLimit(limit);
+}
+
+/** Starts a thread as a native addon would, unknown to Node; it sleeps for good. 0 or an errno. */
+export function startNativeThread(name: string): number {
+  return testBinding().startNativeThread(name);
 }
 
 /** What keeps this process's loop alive, as libuv counts it. */
