@@ -17,6 +17,7 @@
       "native/uv/child-watch.cc",
       "native/uv/threadpool.cc",
       "native/uv/threadpool-size.cc",
+      "native/uv/heap-limit.cc",
       "native/uv/dns-probe.cc",
       "native/uv/fork.cc",
       "native/uv/listener.cc",

@@ -19,8 +19,18 @@
 #define RANGE_LOW (UINT64_C(64) << 30)
 #define RANGE_HIGH (UINT64_C(64) << 40)
 
+/* The reservations made, so that they can be given back (fg_release_heap_reservation). Gaps beyond
+ * this many are left unreserved: each is one mapping, and there are a few dozen. */
+#define MAX_RANGES 256
+static struct {
+  uintptr_t start;
+  size_t len;
+} ranges[MAX_RANGES];
+static unsigned nranges;
+
 /* Reserves [start, end) if nothing is mapped there now. Returns the bytes reserved. */
 static int64_t reserve(uintptr_t start, uintptr_t end) {
+  if (nranges == MAX_RANGES) return 0;
   size_t len = end - start;
   void* p = mmap((void*)start, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
   if (p == MAP_FAILED) return 0; /* something was mapped there meanwhile: leave that gap */
@@ -31,7 +41,22 @@ static int64_t reserve(uintptr_t start, uintptr_t end) {
 #ifdef MADV_DONTDUMP
   (void)madvise(p, len, MADV_DONTDUMP);
 #endif
+  ranges[nranges].start = start;
+  ranges[nranges].len = len;
+  nranges++;
   return (int64_t)len;
+}
+
+int64_t fg_heap_reserved(void) {
+  int64_t total = 0;
+  for (unsigned i = 0; i < nranges; i++) total += (int64_t)ranges[i].len;
+  return total;
+}
+
+/* munmap only: no allocation, no lock, so a fork child may call it before any JS runs. */
+void fg_release_heap_reservation(void) {
+  for (unsigned i = 0; i < nranges; i++) munmap((void*)ranges[i].start, ranges[i].len);
+  nranges = 0;
 }
 
 int64_t fg_place_heap_together(void) {
@@ -63,5 +88,7 @@ int64_t fg_place_heap_together(void) {
 #else
 
 int64_t fg_place_heap_together(void) { return -ENOTSUP; }
+int64_t fg_heap_reserved(void) { return 0; }
+void fg_release_heap_reservation(void) {}
 
 #endif

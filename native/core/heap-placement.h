@@ -27,6 +27,14 @@ extern "C" {
 
 int64_t fg_place_heap_together(void);
 
+/* The reservation costs no memory, but a limit on address space (RLIMIT_AS) counts it whole, so
+ * it is held only where it pays and never against a limit: not made under one; given back in every
+ * fork() child (its heap is placed already, and a child seldom forks), by prefork()'s master once its
+ * first workers run, and at once when a supervisor lowers the limit on the running process (checked
+ * around every poll of the loop: native/uv/heap-limit.h). Bytes held now; give them back. */
+int64_t fg_heap_reserved(void);
+void fg_release_heap_reservation(void);
+
 #ifdef __cplusplus
 }
 #endif

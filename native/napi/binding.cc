@@ -17,6 +17,7 @@
 #include "binding.h"
 #include "../uv/child-watch.h"
 #include "../uv/dns-probe.h"
+#include "../uv/heap-limit.h"
 #include "../uv/threadpool-size.h"
 #include "../uv/fork.h"
 #include "../uv/listener.h"
@@ -236,7 +237,23 @@ Napi::Value Fork(const Napi::CallbackInfo& info) { return fg_binding_fork(info, 
 // placeHeapTogether(): bytes reserved so that V8's next heap pages land together, or -errno
 // (heap-placement.h).
 Napi::Value PlaceHeapTogether(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(fg_place_heap_together()));
+  int64_t bytes = fg_place_heap_together();
+  if (bytes > 0) {
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(info.Env(), &loop);
+    if (loop) fg_heap_limit_watch(loop);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes));
+}
+
+// releaseHeapReservation(): gives heap placement's reservation back (prefork()'s master, once its
+// first workers run); heapReserved(): the bytes held now.
+Napi::Value ReleaseHeapReservation(const Napi::CallbackInfo& info) {
+  fg_release_heap_reservation();
+  return info.Env().Undefined();
+}
+Napi::Value HeapReserved(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(fg_heap_reserved()));
 }
 
 // threadpoolThreadsAlive(): how many of libuv's threadpool threads exist now, or -1 (threadpool-size.h).
@@ -329,6 +346,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("fork", Napi::Function::New(env, Fork));
   exports.Set("placeHeapTogether", Napi::Function::New(env, PlaceHeapTogether));
+  exports.Set("releaseHeapReservation", Napi::Function::New(env, ReleaseHeapReservation));
+  exports.Set("heapReserved", Napi::Function::New(env, HeapReserved));
   exports.Set("releaseThreadpool", Napi::Function::New(env, ReleaseThreadpool));
   exports.Set("threadpoolThreadsAlive", Napi::Function::New(env, ThreadpoolThreadsAlive));
   exports.Set("childWatch", Napi::Function::New(env, ChildWatch));

@@ -15,6 +15,7 @@
 extern "C" {
 #include "../core/condvars.h"
 #include "../core/dontfork.h"
+#include "../core/heap-placement.h"
 }
 
 pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, FgForkTimes* t, int* err) {
@@ -85,6 +86,9 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
     // of the condvars found above.
     fg_reset_sleeping_condvars();
     fg_uv_wq_reinit(loop);
+    // Heap placement's reservation: the child's heap is placed already, and a child seldom forks;
+    // held, it would count against any address-space limit put on the child (heap-placement.h).
+    fg_release_heap_reservation();
     // The parking tasks ran on threads this process does not have: they will never complete. Nor
     // will the probe's requests that had not completed: they are ours, drop them outright.
     fg_uv_set_active_reqs(loop, fg_uv_active_reqs(loop) - fg_quiesce_queued(q) - probeLost.count());

@@ -486,5 +486,9 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   }
   for (const sig of s.stopSignals) process.on(sig, onStopSignal);
   if (s.reloadSignal) process.on(s.reloadSignal, onReloadSignal);
+  // The master's heap is built and placed; what it allocates from now on (supervision) is little.
+  // Heap placement's address-space reservation would only count against a limit a supervisor sets
+  // (native/core/heap-placement.h).
+  native.releaseHeapReservation();
   return master;
 }

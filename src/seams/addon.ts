@@ -61,6 +61,9 @@ export interface Binding {
   placeHeapTogether(): number;
   /** Lets go of the threadpool threads the last fork() keeps parked until the loop runs. */
   releaseThreadpool(): void;
+  /** Gives heap placement's address-space reservation back; heapReserved(): the bytes held now. */
+  releaseHeapReservation(): void;
+  heapReserved(): number;
   /** How many of libuv's threadpool threads exist now, or -1 when that cannot be known. */
   threadpoolThreadsAlive(): number;
   childWatch(done: (pid: number, code: number | null, signal: number | null) => void): ChildWatch;
