@@ -30,6 +30,23 @@ function v8PoolSize(): number {
   return size === 0 ? availableParallelism() : size;
 }
 
+// Under qemu-user (an arm64 Node on an x64 host: test/arm64.test.ts), the emulator runs one thread
+// of its own (its RCU thread), safe across fork: qemu handles fork itself. Every thread there is
+// named after the emulator. Read once.
+let emulator: number | undefined;
+function emulatorThreads(): number {
+  if (emulator === undefined) {
+    let comm = '';
+    try {
+      comm = readFileSync('/proc/self/comm', 'utf8');
+    } catch {
+      // no /proc: the census is not taken anyway
+    }
+    emulator = comm.startsWith('qemu-') ? 1 : 0;
+  }
+  return emulator;
+}
+
 /** The census, or undefined when it cannot be taken (no /proc, or a threadpool it cannot count). */
 export function threadCensus(): ThreadCensus | undefined {
   let tids: string[];
@@ -41,7 +58,7 @@ export function threadCensus(): ThreadCensus | undefined {
   const pool = native.threadpoolThreadsAlive();
   if (pool < 0) return undefined;
   const inspectorThread = process.features.inspector ? 1 : 0;
-  return { alive: tids.length, known: 1 + v8PoolSize() + 1 + inspectorThread + pool, tids };
+  return { alive: tids.length, known: 1 + v8PoolSize() + 1 + inspectorThread + pool + emulatorThreads(), tids };
 }
 
 // Names Node gives its own threads (22 and later), and libuv its pool's (1.50 and later).
