@@ -12,6 +12,7 @@
       "native/core/dontfork.c",
       "native/core/heap-placement.c",
       "native/core/condvars.c",
+      "native/core/sweep.c",
       "native/uv/loop-hook.cc",
       "native/uv/async-resend.cc",
       "native/uv/child-watch.cc",
@@ -21,6 +22,7 @@
       "native/uv/dns-probe.cc",
       "native/uv/fork.cc",
       "native/uv/listener.cc",
+      "native/uv/swept-handles.cc",
       "native/napi/binding.cc"
     ]
   },

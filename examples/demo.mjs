@@ -78,7 +78,9 @@ async function scenario(guarded) {
   const workers = Array.from({ length: WORKERS }, worker);
   await sleep(100); // queries in flight when the process forks
 
-  const pid = fg.fork();
+  // Unguarded, the child keeps every socket it inherits, as fork(2) without pg-forkguard does;
+  // fork() would otherwise sweep even an unguarded pool's connections (docs/api.md).
+  const pid = fg.fork(guarded ? {} : { keep: 'all' });
   if (pid === 0) {
     role = 'child';
     base = 10_000_000;

@@ -10,6 +10,8 @@ import { onFork } from './runtime/fork.js';
 import { isPgClientClass, isPoolClass } from './seams/pg.js';
 import { loadedModules, wrapCompileJs } from './seams/node.js';
 import { wire } from './wiring.js';
+import { patchRedisClass } from './clients/ioredis.js';
+import { redisClassOfModule } from './seams/ioredis.js';
 
 wire();
 
@@ -31,6 +33,7 @@ wrapCompileJs(
         const exported = module.exports;
         if (typeof exported === 'function') patchPgClass(exported);
         else if (isPgEntry(filename, exported)) coverPg(exported);
+        else coverRedisModule(filename, exported);
       } catch (err) {
         // Looking at another module's exports must never break loading it (a getter that throws).
         process.emitWarning(`pg-forkguard/register: could not inspect ${filename}: ${(err as Error)?.message ?? err}`, {
@@ -44,6 +47,13 @@ wrapCompileJs(
 // A copy of pg loaded before this file (a require earlier in the same -r list) is patched now.
 for (const [filename, mod] of loadedModules()) {
   if (isPgEntry(filename, mod.exports)) coverPg(mod.exports);
+  else coverRedisModule(filename, mod.exports);
+}
+
+/** ioredis's Redis and Cluster classes: every client covered from its first connect() (src/clients/ioredis.ts). */
+function coverRedisModule(filename: string, exported: unknown): void {
+  const C = redisClassOfModule(filename, exported);
+  if (C) patchRedisClass(C.prototype);
 }
 
 // A pg bundled into one file never passes through the loader: say so when it would matter.

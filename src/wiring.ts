@@ -8,7 +8,9 @@
 //   2. The runtime is started with its collaborators (runtime/state.ts). Nothing is armed yet: the
 //      atfork handler and the loop hook are installed by the first guard(), addResettable() or fork().
 //      In every new process, before its loop first polls, it runs, in this order:
-//        a. the fork runtime's own: the parent's children are forgotten (runtime/fork.ts);
+//        a. the fork runtime's own: the parent's children are forgotten (runtime/fork.ts), and the
+//           socket objects of every connection the child's sweep neutralised are closed
+//           (runtime/swept-sockets.ts), so that each library's next call opens a new one;
 //        b. the reset list: every guarded pool and client, then every addResettable() pool, in the
 //           order they were guarded or registered (guard/reset-list.ts), so that they let go of
 //           the parent's connections before any code of the app's runs;
@@ -21,6 +23,7 @@ import { resetAll } from './guard/reset-list.js';
 import { childLoopDrained } from './runtime/exit.js';
 import { countWorkerThreads, forgetParentsChildren, runChildHooks } from './runtime/fork.js';
 import { placeHeap } from './runtime/heap-placement.js';
+import { closeSweptSockets } from './runtime/swept-sockets.js';
 import { startRuntime } from './runtime/state.js';
 import { writeDebugLog } from './shared/diagnostics.js';
 
@@ -34,6 +37,7 @@ export function wire(): void {
   startRuntime({
     newProcess: [
       { what: 'fork runtime reset', run: forgetParentsChildren },
+      { what: 'swept sockets closed', run: closeSweptSockets },
       { what: 'pool reset', run: resetAll },
       { what: "onFork 'child' hook", run: runChildHooks },
     ],

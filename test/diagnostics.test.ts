@@ -37,7 +37,8 @@ describe('diagnostics_channel', () => {
         refused: 0,
         queued: 0,
       },
-      { channel: 'pgforkguard:fork', role: 'child', pid: child.pid, parentPid: parent.pid, generation: 1 },
+      // The pool's sockets are tracked (neutralised by the registry): the sweep finds nothing else.
+      { channel: 'pgforkguard:fork', role: 'child', pid: child.pid, parentPid: parent.pid, generation: 1, sweep: { swept: 0, failed: 0, micros: expect.any(Number) } },
     ]);
   });
 });

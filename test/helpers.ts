@@ -9,6 +9,8 @@ declare module 'vitest' {
     pg: { source: string; tcpUrl: string; tlsUrl: string | null; unixUrl: string | null; restartArgv: string[] | null };
     /** PgBouncer in front of it, per pooling mode. */
     pgbouncer: Record<'session' | 'transaction', { tcpUrl: string; tlsUrl: string }>;
+    /** The other servers an app talks to (test/clients.test.ts). */
+    servers: { redisUrl: string; mysqlUrl: string };
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runFixture } from './helpers.js';
 
 describe('neutralisation of tracked sockets in the child', () => {
-  it('child cannot write to or read from a tracked socket; untracked sockets and the parent keep working', async () => {
+  it('child cannot write to or read from a tracked socket, nor an untracked one it did not keep; a kept socket and the parent keep working', async () => {
     const run = await runFixture('neutralise.mjs');
     expect(run.code, run.stderr).toBe(0);
     const { child, parent } = run.results;
@@ -19,6 +19,9 @@ describe('neutralisation of tracked sockets in the child', () => {
     expect(parent.received.a).toBe('PINGPING');
     expect(parent.received.a).not.toContain('CHILD');
     expect(parent.received.b).toBe('CHILD-B');
+    // An untracked connection the fork did not keep is swept: dead in the child, nothing arrives.
+    expect(child.sweptClosed).toBe(true);
+    expect(parent.received.c).toBe('');
     // The parent's tracked socket still works both ways after the fork.
     expect(parent.pong).toBe('PONG');
     // child_process.spawn (a glibc fork that runs the handler before exec) leaves it alone too.

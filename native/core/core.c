@@ -2,6 +2,7 @@
  * See core.h for the rules every function here obeys. */
 #define _GNU_SOURCE
 #include "core.h"
+#include "sweep.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -196,14 +197,18 @@ static int same_identity(int fd, uint64_t dev, uint64_t ino) {
   return S_ISSOCK(st.st_mode) && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
 }
 
+static void ensure_dead_socket(void) {
+  if (dead_fd < 0 || !same_identity(dead_fd, dead_dev, dead_ino)) {
+    if (make_dead_socket(&dead_fd, &dead_dev, &dead_ino) != 0) dead_fd = -1;
+  }
+}
+
 int fg_neutralise_all(void) {
   uint32_t i;
   int done = 0, failed = 0;
   /* The dead socket may have been closed behind our back (a closefrom() in the app, say). Make a
    * new one then: socketpair, fcntl and close are all on POSIX's async-signal-safe list. */
-  if (entry_count > 0 && (dead_fd < 0 || !same_identity(dead_fd, dead_dev, dead_ino))) {
-    if (make_dead_socket(&dead_fd, &dead_dev, &dead_ino) != 0) dead_fd = -1;
-  }
+  if (entry_count > 0) ensure_dead_socket();
   for (i = 0; i < entry_count; i++) {
     fg_entry* e = &entries[i];
     int flags;
@@ -240,9 +245,7 @@ int fg_neutralise_fd(int fd) {
   if (fd < 0 || fstat(fd, &st) != 0) return FG_ERR_BAD_FD;
   if (!S_ISSOCK(st.st_mode)) return FG_ERR_NOT_SOCKET;
   lock();
-  if (dead_fd < 0 || !same_identity(dead_fd, dead_dev, dead_ino)) {
-    if (make_dead_socket(&dead_fd, &dead_dev, &dead_ino) != 0) dead_fd = -1;
-  }
+  ensure_dead_socket();
   if (dead_fd < 0) {
     rc = FG_ERR_NO_DEAD_SOCKET;
   } else if (fd != dead_fd) {
@@ -259,6 +262,9 @@ void fg_on_new_process(void) {
   registry_lock = 0;
   TEST_FLAGS_CLEAR();
   fg_neutralise_all();
+  /* Then every other inherited connection, in the child of a fork() that armed the sweep (sweep.h). */
+  if (fg_sweep_armed()) ensure_dead_socket();
+  fg_sweep_run(state_page, dead_fd, dead_dev, dead_ino);
   if (state_page) {
     state_page[FG_STATE_PID] = (uint32_t)getpid();
     state_page[FG_STATE_GENERATION] = state_page[FG_STATE_GENERATION] + 1;

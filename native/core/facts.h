@@ -18,7 +18,10 @@
   X(NEUTRALISED, neutralised, 0) /* fds neutralised in this process by the last child handler */   \
   X(FAILED, failed, 0)           /* fds that could not be neutralised (see fg_neutralise_all) */   \
   X(TRACKED, tracked, 0)         /* fds currently in the registry */                               \
-  X(ANNOUNCED, announced, 0)     /* the generation JS has run its new-process work for (JS writes it) */
+  X(ANNOUNCED, announced, 0)     /* the generation JS has run its new-process work for (JS writes it) */ \
+  X(SWEPT, swept, 0)             /* inherited sockets the last sweep neutralised (fg_sweep_arm) */  \
+  X(SWEEP_FAILED, sweepFailed, 0) /* inherited sockets it could not neutralise */                    \
+  X(SWEEP_US, sweepUs, 0)        /* how long that sweep took, in microseconds */
 
 /* Results of fg_track, fg_untrack and fg_neutralise_fd (FG_<NAME>). */
 #define FG_CODE_LIST(X)                                                                            \
@@ -35,7 +38,9 @@
 #define FG_LIMIT_LIST(X)                                                                           \
   X(REGISTRY_CAPACITY, registryCapacity, 65536)                                                    \
   X(FD_INDEX_LIMIT, fdIndexLimit, 1048576)                                                         \
-  X(QUIESCE_TIMEOUT_MS, quiesceTimeoutMs, 5000) /* native/uv/threadpool.h */
+  X(QUIESCE_TIMEOUT_MS, quiesceTimeoutMs, 5000) /* native/uv/threadpool.h */                     \
+  X(KEEP_CAPACITY, keepCapacity, 4096)   /* fds one fork() can hand to its child (fg_sweep_arm) */  \
+  X(SWEPT_RECORD, sweptRecord, 65536)    /* swept fds the child can list (fg_swept) */
 
 /* Slots of fork()'s report (FG_REPORT_<NAME>), a Float64Array over static memory that the addon
  * writes at each fork. Here the third column is the FgForkTimes field (native/uv/fork.h) it comes from. */

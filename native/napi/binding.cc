@@ -21,6 +21,7 @@
 #include "../uv/threadpool-size.h"
 #include "../uv/fork.h"
 #include "../uv/listener.h"
+#include "../uv/swept-handles.h"
 #include "../uv/loop-hook.h"
 #include "../uv/threadpool.h"
 #include "../uv/uv-private.h"
@@ -28,6 +29,7 @@
 extern "C" {
 #include "../core/core.h"
 #include "../core/heap-placement.h"
+#include "../core/sweep.h"
 }
 
 namespace {
@@ -108,6 +110,29 @@ Napi::Value UntrackFd(const Napi::CallbackInfo& info) {
 }
 // neutraliseFd(fd): the dead socket over fd now (see fg_neutralise_fd). Returns 0 or a negative code.
 Napi::Value NeutraliseFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fg_neutralise_fd(FdArg(info))); }
+
+// sweptFds(): the inherited sockets this process's sweep neutralised (sweep.h), as an array of fds.
+Napi::Value SweptFds(const Napi::CallbackInfo& info) {
+  uint32_t recorded = 0, total = 0;
+  const int32_t* fds = fg_swept(&recorded, &total);
+  Napi::Array out = Napi::Array::New(info.Env(), recorded);
+  for (uint32_t i = 0; i < recorded; i++) out.Set(i, Napi::Number::New(info.Env(), fds[i]));
+  return out;
+}
+
+// refSweptHandles(on): on, refs the loop's unref'd handles on swept fds so that
+// process._getActiveHandles() lists them, and returns how many handles have a swept fd; off, unrefs
+// what it ref'd (swept-handles.h).
+Napi::Value RefSweptHandles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!(info.Length() > 0 && info[0].ToBoolean())) {
+    fg_unref_swept_handles();
+    return Napi::Number::New(env, 0);
+  }
+  uint32_t recorded = 0, total = 0;
+  const int32_t* fds = fg_swept(&recorded, &total);
+  return Napi::Number::New(env, fg_ref_swept_handles(LoopOf(env), fds, recorded));
+}
 Napi::Value IsTracked(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), fg_is_tracked(FdArg(info)) != 0);
 }
@@ -229,7 +254,7 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// fork(dnsInFlight, watch) and the DNS probe it needs first.
+// fork(dnsInFlight, watch, keep) and the DNS probe it needs first.
 pid_t SystemFork() { return fork(); }
 
 Napi::Value Fork(const Napi::CallbackInfo& info) { return fg_binding_fork(info, SystemFork); }
@@ -333,6 +358,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("untrackFd", Napi::Function::New(env, UntrackFd));
   exports.Set("neutraliseFd", Napi::Function::New(env, NeutraliseFd));
   exports.Set("isTracked", Napi::Function::New(env, IsTracked));
+  exports.Set("sweptFds", Napi::Function::New(env, SweptFds));
+  exports.Set("refSweptHandles", Napi::Function::New(env, RefSweptHandles));
   exports.Set("checkCanary", Napi::Function::New(env, CheckCanary));
   exports.Set("checkPid", Napi::Function::New(env, CheckPid));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
@@ -365,9 +392,18 @@ Napi::Value fg_binding_fork(const Napi::CallbackInfo& info, FgForkCall call) {
   uv_loop_t* loop = LoopOf(env);
   unsigned dns = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
   ChildHandle* child = info.Length() > 1 && info[1].IsObject() ? ChildHandle::Unwrap(info[1].As<Napi::Object>()) : nullptr;
+  // keep: an Int32Array of the fds the child keeps (sweep.h), or null for no sweep at all. Read
+  // before the fork: the typed array's memory is not written after it.
+  FgSweep sweep = {nullptr, 0};
+  bool sweeping = info.Length() > 2 && info[2].IsTypedArray();
+  if (sweeping) {
+    Napi::Int32Array keep = info[2].As<Napi::Int32Array>();
+    sweep.keep = keep.Data();
+    sweep.count = uint32_t(keep.ElementLength());
+  }
   FgForkTimes t;
   int err = 0;
-  pid_t pid = fg_fork_process(loop, dns, call, &t, &err);
+  pid_t pid = fg_fork_process(loop, dns, sweeping ? &sweep : nullptr, call, &t, &err);
   // In the parent from here, only memory already written since fork(2) or bound to be (fork.h): the
   // report, a watch made before the fork, and no return value.
   if (pid > 0 && child && child->watch) fg_child_watch_start(child->watch, pid);

@@ -16,9 +16,10 @@ extern "C" {
 #include "../core/condvars.h"
 #include "../core/dontfork.h"
 #include "../core/heap-placement.h"
+#include "../core/sweep.h"
 }
 
-pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, FgForkTimes* t, int* err) {
+pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, const FgSweep* sweep, FgForkCall call, FgForkTimes* t, int* err) {
   if (!fg_uv_layout_known()) {
     // JS checks this first and throws a typed error; this is the last line: never read unknown memory.
     *err = ENOTSUP;
@@ -76,8 +77,12 @@ pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, Fg
   lost += fg_quiesce_missing(q);  // threads still busy with other work: that work is lost as well
   uint64_t cs = fg_thread_cpu_ns();
   uint64_t ts = fg_now_ns();
+  // The child's sweep of inherited sockets (sweep.h), armed for this fork only: the parent disarms it
+  // right after, so that a fork by other code (child_process.spawn's) never sweeps.
+  if (sweep) fg_sweep_arm(sweep->keep, sweep->count);
   pid_t pid = call();
   int forkErrno = errno;
+  if (pid != 0) fg_sweep_disarm();
   // In the child too: harmless, it is never read there (its CPU clock started at the fork).
   t->syscallNs = fg_now_ns() - ts;
   t->syscallCpuNs = fg_thread_cpu_ns() - cs;

@@ -38,8 +38,14 @@ struct FgForkTimes {
 // runs none, as foreign native code might.
 typedef pid_t (*FgForkCall)();
 
+// The child's sweep of inherited sockets (core/sweep.h): the fds it keeps. No sweep when null.
+struct FgSweep {
+  const int32_t* keep;
+  uint32_t count;
+};
+
 // Forks. dnsInFlight: DNS requests JS has in flight (see dns-probe.h). Returns the child's pid, 0
 // in the child, or -1 with *err set (an errno).
-pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, FgForkCall call, FgForkTimes* t, int* err);
+pid_t fg_fork_process(uv_loop_t* loop, unsigned dnsInFlight, const FgSweep* sweep, FgForkCall call, FgForkTimes* t, int* err);
 
 #endif

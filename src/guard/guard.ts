@@ -18,6 +18,8 @@ import {
   poolProblem,
 } from '../seams/pg.js';
 import { guardPool } from './pool-guard.js';
+import { guardRedis, isRedisGuarded } from '../clients/ioredis.js';
+import { type RedisLike, isRedisClient } from '../seams/ioredis.js';
 import { patchPoolClass } from './pool-patches.js';
 import { CONN, POOL, checkForFork, debugDefault, poolGuardOf } from './records.js';
 import { guardedTargets } from './reset-list.js';
@@ -127,14 +129,22 @@ function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
  * loop first polls, the connections inherited from the parent are dropped without a byte written
  * (their fds were already replaced by dead sockets) and the pool reconnects lazily; the parent's
  * connections are never touched. Guarding twice is a no-op. In a process that never forks nothing
- * changes: pg's classes, methods and errors stay what they are.
+ * changes: pg's classes, methods and errors stay what they are. An ioredis Redis or Cluster is
+ * accepted too: in every child, the commands it had pending at the fork reject with
+ * ForkedConnectionError (kind 'request') instead of being sent again.
  */
-export function guard<T extends PgPoolLike | PgClientLike>(target: T, options?: GuardOptions): T {
+export function guard<T extends PgPoolLike | PgClientLike | RedisLike>(target: T, options?: GuardOptions): T {
   if (target === null || typeof target !== 'object') {
     throw new IncompatiblePoolError(`guard(target): expected a pg.Pool or a pg.Client, got ${describe(target)}.`);
   }
   const t = target as unknown as PgPool & PgClient;
   if ((t as { [POOL]?: unknown })[POOL] || (t as { [CONN]?: unknown })[CONN]) return target;
+  // ioredis's Redis and Cluster: commands pending at a fork are the parent's (src/clients/ioredis.ts).
+  if (isRedisClient(target)) {
+    checkOptions(options, 'client');
+    guardRedis(target);
+    return target;
+  }
   const looksLikePool = isPoolShaped(t);
   const looksLikeClient = !looksLikePool && isClientShaped(t);
   if (!looksLikePool && !looksLikeClient) {
@@ -171,7 +181,7 @@ export function guard<T extends PgPoolLike | PgClientLike>(target: T, options?: 
 /** True if guard() was called on this pool or client, or the zero-code entry guards it. */
 export function isGuarded(target: unknown): boolean {
   if (target === null || typeof target !== 'object') return false;
-  return POOL in target || CONN in target || covers(target);
+  return POOL in target || CONN in target || covers(target) || isRedisGuarded(target);
 }
 
 /** One entry per guarded pool still alive in this process (under the zero-code entry: from its first use). */

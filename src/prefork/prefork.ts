@@ -271,7 +271,9 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     const ends = openChannel();
     let pid: number;
     try {
-      pid = fork();
+      // The worker keeps its end of the channel; the sweep neutralises every other inherited
+      // connection (the master's ends of the other workers' channels among them).
+      pid = fork({ keep: [ends.worker] });
     } catch (err) {
       closeEnd(ends.master);
       closeEnd(ends.worker);

@@ -14,12 +14,21 @@ import { channels, publish } from '../shared/diagnostics.js';
 import { native, type ChildWatch } from '../seams/addon.js';
 import { activeHandles, isSingleThreaded } from '../seams/node.js';
 import { becomeChild } from './exit.js';
+import { resolveKeep, type Keep } from './keep.js';
 import { describeExtraThreads, threadCensus } from './threads.js';
-import { assertSupported, currentPid, enterNewProcess, facts, forkGeneration, install } from './state.js';
+import { assertSupported, currentPid, enterNewProcess, facts, forkGeneration, install, lastSweep } from './state.js';
 
 export interface ForkOptions {
   /** Fork even where it is known to be unsafe (worker threads, inspector, no --single-threaded). */
   unsafe?: boolean;
+  /**
+   * Inherited sockets the child keeps. By default the child neutralises every connection it
+   * inherits (a stream socket that is not listening), whichever library opened it, before any JS
+   * runs: no byte or FIN is sent, the parent's sessions are untouched. List here the fds and socket
+   * objects the app deliberately hands to its child, or pass 'all' to neutralise only the sockets
+   * of guarded pools. The process's own IPC channel to its parent is always kept.
+   */
+  keep?: Keep;
 }
 
 export interface ForkHooks {
@@ -273,6 +282,10 @@ export function fork(options?: ForkOptions): number {
   if (options?.unsafe !== undefined && typeof options.unsafe !== 'boolean') {
     throw new InvalidArgumentError(`fork(options): options.unsafe must be a boolean, got ${describe(options.unsafe)}.`);
   }
+  for (const key of Object.keys(options ?? {})) {
+    if (key !== 'unsafe' && key !== 'keep') throw new InvalidArgumentError(`fork(options): unknown option '${key}'; known are unsafe, keep.`);
+  }
+  const keep = resolveKeep(options?.keep);
   assertCanFork(options ?? {});
   install();
   // A fork that happened behind our back must be settled before we fork again.
@@ -287,7 +300,7 @@ export function fork(options?: ForkOptions): number {
   const slots = facts!.forkReport;
   // Asked now: after the fork even a getter's call writes pages (its frame, its feedback).
   const publishing = channels.fork.hasSubscribers;
-  native.fork(dnsRequestsInFlight(), child.watch);
+  native.fork(dnsRequestsInFlight(), child.watch, keep);
   // From here in the parent, while the child shares every page, each page written is a copy-on-write
   // fault (native/uv/fork.h): reads of the report, one table entry, functions called only when needed.
   const pid = report[slots.pid]!;
@@ -297,7 +310,7 @@ export function fork(options?: ForkOptions): number {
     // After a fork that ran the child handler, the new-process work runs now; after one that ran
     // none (the test build's, as foreign code's) the generation has not moved and this is a no-op.
     enterNewProcess();
-    publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration() }));
+    publish(channels.fork, () => ({ role: 'child', pid: currentPid(), parentPid, generation: forkGeneration(), sweep: lastSweep() }));
     return 0;
   }
   if (pid < 0) {

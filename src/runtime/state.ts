@@ -27,6 +27,14 @@ export function currentPid(): number {
   return state ? state[PID]! : process.pid;
 }
 
+/** The last sweep of inherited sockets in this process (native/core/sweep.h): how many it
+ * neutralised, how many it could not, and how long it took. Zeros where none ran. */
+export function lastSweep(): { swept: number; failed: number; micros: number } {
+  if (!state || !facts) return { swept: 0, failed: 0, micros: 0 };
+  const { swept, sweepFailed, sweepUs } = facts.slots;
+  return { swept: state[swept]!, failed: state[sweepFailed]!, micros: state[sweepUs]! };
+}
+
 export function assertSupported(what: string): void {
   if (!native.supported) {
     throw new ForkUnsupportedError(

@@ -2,7 +2,7 @@
 // The names of the facts the addon hands over at init(); their numbers come from the addon.
 
 /** Slots of the shared state page (a Uint32Array). */
-export const stateSlots = ["generation","pid","neutralised","failed","tracked","announced"] as const;
+export const stateSlots = ["generation","pid","neutralised","failed","tracked","announced","swept","sweepFailed","sweepUs"] as const;
 export type StateSlot = (typeof stateSlots)[number];
 
 /** Results of trackFd, untrackFd and neutraliseFd. */
@@ -10,7 +10,7 @@ export const codes = ["ok","badFd","notSocket","full","range","notTracked","noDe
 export type ResultCode = (typeof codes)[number];
 
 /** The registry's and fork()'s limits. */
-export const limits = ["registryCapacity","fdIndexLimit","quiesceTimeoutMs"] as const;
+export const limits = ["registryCapacity","fdIndexLimit","quiesceTimeoutMs","keepCapacity","sweptRecord"] as const;
 export type Limit = (typeof limits)[number];
 
 /** Slots of fork()'s report (a Float64Array). */

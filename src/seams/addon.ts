@@ -40,6 +40,10 @@ export interface Binding {
   untrackFd(fd: number): boolean;
   isTracked(fd: number): boolean;
   neutraliseFd(fd: number): number;
+  /** The inherited sockets this process's sweep neutralised (native/core/sweep.h). */
+  sweptFds(): number[];
+  /** On: refs the unref'd libuv handles on swept fds (returns how many handles have one); off: unrefs them (native/uv/swept-handles.h). */
+  refSweptHandles(on: boolean): number;
   checkCanary(): boolean;
   checkPid(): boolean;
   dupFd(fd: number): number;
@@ -56,7 +60,8 @@ export interface Binding {
   watchExit(): void;
   exitNow(code: number): never;
   /** Forks: the pid and errno go to the report (facts.report), not back as a value; starts `watch` in the parent. */
-  fork(dnsInFlight: number, watch: ChildWatch): void;
+  /** keep: the fds the child's sweep of inherited sockets leaves alone, or null for no sweep. */
+  fork(dnsInFlight: number, watch: ChildWatch, keep: Int32Array | null): void;
   /** Reserves where V8's heap hints fall, so its next pages land together (native/core/heap-placement.h): bytes reserved, or -errno. */
   placeHeapTogether(): number;
   /** Lets go of the threadpool threads the last fork() keeps parked until the loop runs. */

@@ -108,8 +108,10 @@ export class ForkedConnectionError extends ForkGuardError {
     checkoutStack?: string;
     what: string;
     kind?: 'connection' | 'request';
+    /** Another library's client ('an ioredis client'), in place of the pool or pg.Client. */
+    client?: string;
   }) {
-    const where = info.poolName === undefined ? 'a guarded pg.Client' : `pool "${info.poolName}"`;
+    const where = info.client ?? (info.poolName === undefined ? 'a guarded pg.Client' : `pool "${info.poolName}"`);
     const kind = info.kind ?? 'connection';
     const todo =
       info.poolName === undefined

@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { startMariaDb } from './mariadb.mjs';
 import { startPgBouncer } from './pgbouncer.mjs';
 import { startPostgres } from './postgres.mjs';
+import { startRedis } from './redis.mjs';
 
 /** One throwaway cluster per test run, shared by every test file through inject('pg'), with a
- * PgBouncer per pooling mode in front of it (inject('pgbouncer')) when the cluster is ours. */
+ * PgBouncer per pooling mode in front of it (inject('pgbouncer')) when the cluster is ours; and a
+ * redis-server and a MariaDB for the other clients an app holds (inject('servers')). */
 export default async function setup(project) {
   const log = (m) => console.log(`[harness] ${m}`);
   // Tests and their fixtures load the test build of the addon (native/napi/test-exports.cc) in
@@ -16,7 +19,22 @@ export default async function setup(project) {
   if (!(process.env.NODE_OPTIONS ?? '').includes(preload)) {
     process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${preload}`.trim();
   }
-  const db = await startPostgres({ log });
+  // The other servers start while Postgres does; each is a loud failure when missing.
+  const others = Promise.allSettled([startRedis({ log }), startMariaDb({ log })]);
+  let db;
+  try {
+    db = await startPostgres({ log });
+  } catch (err) {
+    for (const r of await others) if (r.status === 'fulfilled') await r.value.stop();
+    throw err;
+  }
+  const settled = await others;
+  const [redis, mariadb] = settled.map((r) => (r.status === 'fulfilled' ? r.value : null));
+  if (!redis || !mariadb) {
+    await Promise.all([redis?.stop(), mariadb?.stop(), db.stop()]);
+    throw settled.find((r) => r.status === 'rejected').reason;
+  }
+  project.provide('servers', { redisUrl: redis.url, mysqlUrl: mariadb.url });
   project.provide('pg', {
     source: db.source,
     tcpUrl: db.tcpUrl,
@@ -35,7 +53,7 @@ export default async function setup(project) {
       for (const mode of ['session', 'transaction']) bouncers.push(await startPgBouncer(target, mode, { log }));
     } catch (err) {
       await Promise.all(bouncers.map((b) => b.stop()));
-      await db.stop();
+      await Promise.all([redis.stop(), mariadb.stop(), db.stop()]);
       throw err;
     }
   }
@@ -45,6 +63,6 @@ export default async function setup(project) {
   );
   return async () => {
     await Promise.all(bouncers.map((b) => b.stop()));
-    await db.stop();
+    await Promise.all([redis.stop(), mariadb.stop(), db.stop()]);
   };
 }

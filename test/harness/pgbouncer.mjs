@@ -23,7 +23,7 @@ function findBinary() {
   return null;
 }
 
-async function waitForPort(port, ms) {
+export async function waitForPort(port, ms) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const up = await new Promise((resolve) => {
