@@ -12,6 +12,8 @@ import { loadedModules, wrapCompileJs } from './seams/node.js';
 import { wire } from './wiring.js';
 import { patchRedisClass } from './clients/ioredis.js';
 import { redisClassOfModule } from './seams/ioredis.js';
+import { patchDispatcherBase } from './clients/undici.js';
+import { dispatcherBaseOfModule } from './seams/undici.js';
 
 wire();
 
@@ -31,9 +33,9 @@ wrapCompileJs(
       const result = compileJs.call(this, module, filename);
       try {
         const exported = module.exports;
-        if (typeof exported === 'function') patchPgClass(exported);
-        else if (isPgEntry(filename, exported)) coverPg(exported);
-        else coverRedisModule(filename, exported);
+        if (isPgEntry(filename, exported)) coverPg(exported);
+        else if (typeof exported === 'function') patchPgClass(exported);
+        coverOtherClients(filename, exported);
       } catch (err) {
         // Looking at another module's exports must never break loading it (a getter that throws).
         process.emitWarning(`pg-forkguard/register: could not inspect ${filename}: ${(err as Error)?.message ?? err}`, {
@@ -47,13 +49,16 @@ wrapCompileJs(
 // A copy of pg loaded before this file (a require earlier in the same -r list) is patched now.
 for (const [filename, mod] of loadedModules()) {
   if (isPgEntry(filename, mod.exports)) coverPg(mod.exports);
-  else coverRedisModule(filename, mod.exports);
+  else coverOtherClients(filename, mod.exports);
 }
 
 /** ioredis's Redis and Cluster classes: every client covered from its first connect() (src/clients/ioredis.ts). */
-function coverRedisModule(filename: string, exported: unknown): void {
+function coverOtherClients(filename: string, exported: unknown): void {
   const C = redisClassOfModule(filename, exported);
   if (C) patchRedisClass(C.prototype);
+  // undici's dispatchers: each remembered at its first request (src/clients/undici.ts).
+  const D = dispatcherBaseOfModule(filename, exported);
+  if (D) patchDispatcherBase(D.prototype);
 }
 
 // A pg bundled into one file never passes through the loader: say so when it would matter.

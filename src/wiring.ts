@@ -13,12 +13,14 @@
 //           (runtime/swept-sockets.ts), so that each library's next call opens a new one;
 //        b. the reset list: every guarded pool and client, then every addResettable() pool, in the
 //           order they were guarded or registered (guard/reset-list.ts), so that they let go of
-//           the parent's connections before any code of the app's runs;
+//           the parent's connections before any code of the app's runs; then undici's and fetch()'s
+//           requests of the parent's fail here (clients/undici.ts);
 //        c. the onFork 'child' hooks, in registration order (runtime/fork.ts): they run last, when
 //           the pools are already the child's own.
 //      When a fork() child's loop drains, runtime/exit.ts leaves the process.
 //   3. Worker threads started from now on are counted (fork() refuses while one is alive).
 //   4. NODE_DEBUG=pgforkguard: the text log subscribes to the diagnostics channels.
+import { resetUndici } from './clients/undici.js';
 import { resetAll } from './guard/reset-list.js';
 import { childLoopDrained } from './runtime/exit.js';
 import { countWorkerThreads, forgetParentsChildren, runChildHooks } from './runtime/fork.js';
@@ -39,6 +41,7 @@ export function wire(): void {
       { what: 'fork runtime reset', run: forgetParentsChildren },
       { what: 'swept sockets closed', run: closeSweptSockets },
       { what: 'pool reset', run: resetAll },
+      { what: 'undici reset', run: resetUndici },
       { what: "onFork 'child' hook", run: runChildHooks },
     ],
     drained: childLoopDrained,

@@ -20,6 +20,8 @@ import {
 import { guardPool } from './pool-guard.js';
 import { guardRedis, isRedisGuarded } from '../clients/ioredis.js';
 import { type RedisLike, isRedisClient } from '../seams/ioredis.js';
+import { guardUndici, isUndiciGuarded } from '../clients/undici.js';
+import { isUndiciDispatcher } from '../seams/undici.js';
 import { patchPoolClass } from './pool-patches.js';
 import { CONN, POOL, checkForFork, debugDefault, poolGuardOf } from './records.js';
 import { guardedTargets } from './reset-list.js';
@@ -41,6 +43,13 @@ export interface PgClientLike {
   connect(...args: any[]): unknown;
   query(...args: any[]): unknown;
   end(...args: any[]): unknown;
+}
+
+/** What guard() accepts of undici: a Client, Pool or Agent. */
+export interface UndiciDispatcherLike {
+  dispatch(...args: any[]): unknown;
+  close(...args: any[]): unknown;
+  destroy(...args: any[]): unknown;
 }
 
 export interface GuardOptions {
@@ -133,7 +142,7 @@ function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
  * accepted too: in every child, the commands it had pending at the fork reject with
  * ForkedConnectionError (kind 'request') instead of being sent again.
  */
-export function guard<T extends PgPoolLike | PgClientLike | RedisLike>(target: T, options?: GuardOptions): T {
+export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDispatcherLike>(target: T, options?: GuardOptions): T {
   if (target === null || typeof target !== 'object') {
     throw new IncompatiblePoolError(`guard(target): expected a pg.Pool or a pg.Client, got ${describe(target)}.`);
   }
@@ -143,6 +152,12 @@ export function guard<T extends PgPoolLike | PgClientLike | RedisLike>(target: T
   if (isRedisClient(target)) {
     checkOptions(options, 'client');
     guardRedis(target);
+    return target;
+  }
+  // undici's Client, Pool and Agent: requests pending at a fork are the parent's (src/clients/undici.ts).
+  if (isUndiciDispatcher(target)) {
+    checkOptions(options, 'client');
+    guardUndici(target);
     return target;
   }
   const looksLikePool = isPoolShaped(t);
@@ -181,7 +196,7 @@ export function guard<T extends PgPoolLike | PgClientLike | RedisLike>(target: T
 /** True if guard() was called on this pool or client, or the zero-code entry guards it. */
 export function isGuarded(target: unknown): boolean {
   if (target === null || typeof target !== 'object') return false;
-  return POOL in target || CONN in target || covers(target) || isRedisGuarded(target);
+  return POOL in target || CONN in target || covers(target) || isRedisGuarded(target) || isUndiciGuarded(target);
 }
 
 /** One entry per guarded pool still alive in this process (under the zero-code entry: from its first use). */
