@@ -14,6 +14,8 @@ import { patchRedisClass } from './clients/ioredis.js';
 import { redisClassOfModule } from './seams/ioredis.js';
 import { patchDispatcherBase } from './clients/undici.js';
 import { dispatcherBaseOfModule } from './seams/undici.js';
+import { patchMysqlPoolClass } from './clients/mysql2.js';
+import { poolClassOfModule } from './seams/mysql2.js';
 
 wire();
 
@@ -52,13 +54,16 @@ for (const [filename, mod] of loadedModules()) {
   else coverOtherClients(filename, mod.exports);
 }
 
-/** ioredis's Redis and Cluster classes: every client covered from its first connect() (src/clients/ioredis.ts). */
+/** The other clients' classes (src/clients/): ioredis's Redis and Cluster, every client covered from its first connect(). */
 function coverOtherClients(filename: string, exported: unknown): void {
   const C = redisClassOfModule(filename, exported);
   if (C) patchRedisClass(C.prototype);
   // undici's dispatchers: each remembered at its first request (src/clients/undici.ts).
   const D = dispatcherBaseOfModule(filename, exported);
   if (D) patchDispatcherBase(D.prototype);
+  // mysql2's pools: each covered from its first getConnection() (src/clients/mysql2.ts).
+  const P = poolClassOfModule(filename, exported);
+  if (P) patchMysqlPoolClass(P.prototype);
 }
 
 // A pg bundled into one file never passes through the loader: say so when it would matter.

@@ -22,6 +22,8 @@ import { guardRedis, isRedisGuarded } from '../clients/ioredis.js';
 import { type RedisLike, isRedisClient } from '../seams/ioredis.js';
 import { guardUndici, isUndiciGuarded } from '../clients/undici.js';
 import { isUndiciDispatcher } from '../seams/undici.js';
+import { guardMysqlPool, isMysqlGuarded } from '../clients/mysql2.js';
+import { corePoolOf } from '../seams/mysql2.js';
 import { patchPoolClass } from './pool-patches.js';
 import { CONN, POOL, checkForFork, debugDefault, poolGuardOf } from './records.js';
 import { guardedTargets } from './reset-list.js';
@@ -154,6 +156,13 @@ export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDi
     guardRedis(target);
     return target;
   }
+  // mysql2's pools (and mysql2/promise's): queries pending at a fork are the parent's (src/clients/mysql2.ts).
+  const mysqlPool = corePoolOf(target);
+  if (mysqlPool) {
+    checkOptions(options, 'pool');
+    guardMysqlPool(mysqlPool);
+    return target;
+  }
   // undici's Client, Pool and Agent: requests pending at a fork are the parent's (src/clients/undici.ts).
   if (isUndiciDispatcher(target)) {
     checkOptions(options, 'client');
@@ -196,7 +205,7 @@ export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDi
 /** True if guard() was called on this pool or client, or the zero-code entry guards it. */
 export function isGuarded(target: unknown): boolean {
   if (target === null || typeof target !== 'object') return false;
-  return POOL in target || CONN in target || covers(target) || isRedisGuarded(target) || isUndiciGuarded(target);
+  return POOL in target || CONN in target || covers(target) || isRedisGuarded(target) || isUndiciGuarded(target) || isMysqlGuarded(corePoolOf(target) ?? target);
 }
 
 /** One entry per guarded pool still alive in this process (under the zero-code entry: from its first use). */
