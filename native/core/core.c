@@ -264,7 +264,7 @@ void fg_on_new_process(void) {
   fg_neutralise_all();
   /* Then every other inherited connection, in the child of a fork() that armed the sweep (sweep.h). */
   if (fg_sweep_armed()) ensure_dead_socket();
-  fg_sweep_run(state_page, dead_fd, dead_dev, dead_ino);
+  fg_sweep_run(state_page, dead_fd);
   if (state_page) {
     state_page[FG_STATE_PID] = (uint32_t)getpid();
     state_page[FG_STATE_GENERATION] = state_page[FG_STATE_GENERATION] + 1;

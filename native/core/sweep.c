@@ -6,13 +6,13 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/syscall.h>
 #endif
 
+#include "core.h"
 #include "facts.h"
 
 /* Armed by the JS thread before fork(2); the child reads its copy, the parent disarms. */
@@ -55,18 +55,16 @@ static int kept(int fd) {
 
 /* A connection this process shares with its parent: a stream socket of the internet or unix
  * families that is not listening. Connecting or connected alike: a connect in flight at the fork
- * completes for both processes. */
-static int is_inherited_connection(int fd, uint64_t dead_dev, uint64_t dead_ino) {
-  struct stat st;
+ * completes for both processes. Three getsockopt calls and no fstat: on a VM each system call costs
+ * a microsecond or two, and this runs once per open fd (docs/benchmarks.md). A number that is not
+ * a socket fails the first with ENOTSOCK. */
+static int is_inherited_connection(int fd) {
   int v = 0;
   socklen_t len = sizeof v;
-  if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
-  /* The dead socket itself, and what fg_neutralise_all already replaced with it. */
-  if ((uint64_t)st.st_dev == dead_dev && (uint64_t)st.st_ino == dead_ino) return 0;
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v) return 0;
-  len = sizeof v;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0) return 0;
   if (v != SOCK_STREAM && v != SOCK_SEQPACKET) return 0;
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v) return 0;
 #ifdef SO_DOMAIN
   len = sizeof v;
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0) return 0;
@@ -77,21 +75,29 @@ static int is_inherited_connection(int fd, uint64_t dead_dev, uint64_t dead_ino)
 
 typedef struct {
   int dead;
-  uint64_t dev, ino;
   uint32_t done, failed;
 } sweep_state;
 
+/* dup2, close-on-exec: no exec'd program gets the dead socket. One call where dup3 exists. */
+static int put_dead(int dead, int fd) {
+#ifdef __linux__
+  return dup3(dead, fd, O_CLOEXEC);
+#else
+  int r = dup2(dead, fd);
+  if (r >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return r;
+#endif
+}
+
 static void visit(sweep_state* s, int fd) {
-  int flags;
-  if (fd <= 2 || fd == s->dead || kept(fd)) return;
-  if (!is_inherited_connection(fd, s->dev, s->ino)) return;
-  flags = fcntl(fd, F_GETFD);
-  /* As fg_neutralise_all: dup2 keeps the number valid for whoever polls it. */
-  if (s->dead < 0 || dup2(s->dead, fd) < 0) {
+  /* The dead socket, and the tracked fds fg_neutralise_all has already given it. */
+  if (fd <= 2 || fd == s->dead || fg_is_tracked(fd) || kept(fd)) return;
+  if (!is_inherited_connection(fd)) return;
+  /* As fg_neutralise_all: the number stays valid for whoever polls it. */
+  if (s->dead < 0 || put_dead(s->dead, fd) < 0) {
     s->failed++;
     return;
   }
-  fcntl(fd, F_SETFD, flags < 0 ? FD_CLOEXEC : (flags | FD_CLOEXEC));
   if (swept_recorded < FG_SWEPT_RECORD) swept[swept_recorded++] = fd;
   s->done++;
 }
@@ -146,8 +152,8 @@ static uint64_t now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void fg_sweep_run(volatile uint32_t* state, int dead, uint64_t dead_dev, uint64_t dead_ino) {
-  sweep_state s = {dead, dead_dev, dead_ino, 0, 0};
+void fg_sweep_run(volatile uint32_t* state, int dead) {
+  sweep_state s = {dead, 0, 0};
   uint64_t t0;
   /* What an earlier sweep did (in an ancestor) is not this process's: forget it either way. */
   swept_recorded = 0;

@@ -31,10 +31,10 @@ void fg_sweep_disarm(void);
 
 int fg_sweep_armed(void);
 
-/* In the child, from fg_on_new_process: forgets an earlier sweep's record, sweeps if armed, then disarms. `dead` is the dead socket,
- * identified by dev/ino so that it and the tracked fds already replaced by it are skipped. Writes
- * FG_STATE_SWEPT, FG_STATE_SWEEP_FAILED and FG_STATE_SWEEP_US. */
-void fg_sweep_run(volatile uint32_t* state, int dead, uint64_t dead_dev, uint64_t dead_ino);
+/* In the child, from fg_on_new_process (after fg_neutralise_all): forgets an earlier sweep's record,
+ * sweeps if armed, then disarms. `dead` is the dead socket; it and the tracked fds (already given
+ * it) are skipped. Writes FG_STATE_SWEPT, FG_STATE_SWEEP_FAILED and FG_STATE_SWEEP_US. */
+void fg_sweep_run(volatile uint32_t* state, int dead);
 
 /* The fds the last sweep neutralised in this process, in fd order as /proc lists them (at most
  * FG_SWEPT_RECORD; *total says how many were neutralised in all). */
