@@ -100,3 +100,47 @@ describe.each(clients)('%s under pg-forkguard/register, no guard() call', (_name
     if (holds.typed) expect(inflight.cause ?? inflight).toMatchObject({ error: 'ERR_FORKGUARD_FORKED_CONNECTION', kind: 'request' });
   });
 });
+
+// Through prefork(): the master opens every client and sends one write on each just before
+// prefork(); 2 workers use what they inherited while the master goes on with its own.
+describe('every client through prefork()', () => {
+  const names = ['ioredis', 'postgres.js', 'mysql2', 'http.Agent', 'undici', 'fetch'];
+  const start = (mode: 'guarded' | 'unguarded') => {
+    const servers = inject('servers');
+    return runFixture('clients/prefork.mjs', { args: [mode], env: { FG_REDIS_URL: servers.redisUrl, FG_MYSQL_URL: servers.mysqlUrl }, timeoutMs: 90_000 });
+  };
+
+  it('guarded: master and workers all right, every write sent before prefork() lands once, each worker\'s copy fails', async () => {
+    const r = await start('guarded');
+    expect(r.code, r.stderr).toBe(0);
+    const { master } = r.results;
+    expect(master.ready).toBe(2);
+    expect(master.errors).toEqual([]);
+    for (const name of names) {
+      expect(master.tally[name], name).toMatchObject({ wrong: 0, failed: 0 });
+      expect(master.tally[name].ok, name).toBeGreaterThan(0);
+      expect(master.landed[name], name).toBe(1);
+    }
+    for (const id of [0, 1]) {
+      const w = r.results[`worker-${id}`];
+      expect(w.errors).toEqual([]);
+      for (const name of names) {
+        expect(w.tally[name], `worker ${id} ${name}`).toMatchObject({ wrong: 0, failed: 0 });
+        expect(w.tally[name].ok, `worker ${id} ${name}`).toBeGreaterThan(0);
+        expect(w.inflight[name], `worker ${id} ${name}`).not.toBe('answered');
+      }
+      expect(w.inflight.ioredis).toBe('ERR_FORKGUARD_FORKED_CONNECTION');
+      expect(w.inflight.undici).toBe('ERR_FORKGUARD_FORKED_CONNECTION');
+    }
+  });
+
+  it('twin, no guard() call (the sweep alone): ioredis and undici send the parent\'s write again in each worker', async () => {
+    const r = await start('unguarded');
+    expect(r.code, r.stderr).toBe(0);
+    const { master } = r.results;
+    expect(master.landed.ioredis).toBe(3);
+    expect(master.landed.undici).toBe(3);
+    // What the sweep alone gives all the same: nobody gets a reply that is not its own.
+    for (const name of names) expect(master.tally[name].wrong, name).toBe(0);
+  });
+});
