@@ -58,6 +58,8 @@ try {
   }
   const mid = (xs) => [...xs].sort((a, b) => a - b)[1];
   results.spawn = Object.entries(passes).map(([mode, rs]) => ({ mode, medianMs: mid(rs.map((r) => r.medianMs)), passes: rs.map((r) => r.medianMs) }));
+  console.log("the child's sweep of inherited connections");
+  results.sweep = [10, 1000, 10_000].map((n) => run('sweep-cost.mjs', [n, quick ? 3 : 15], ['--single-threaded']));
   console.log('connect/disconnect churn');
   const cycles = quick ? 10_000 : 100_000;
   results.churn = ['bare', 'guarded'].map((mode) => run('churn.mjs', [mode, cycles], ['--expose-gc']));
@@ -80,6 +82,12 @@ console.log(
     `(fork(): quiesce ${f(q.forkParts.quiesceMs, 3)}, smaps+DOFORK ${f(q.forkParts.scanMs)}, fork ${f(q.forkParts.forkMs)}, restore ${f(q.forkParts.restoreMs, 3)} ms)`,
 );
 console.log(`spawnSync('/bin/true'): ${results.spawn.map((s) => `${s.mode} ${f(s.medianMs)} ms`).join(', ')}`);
+for (const sw of results.sweep) {
+  console.log(
+    `sweep: ${String(sw.sockets).padStart(5)} sockets in the child ${f(sw.sweepUsMedian / 1000)} ms (${f(sw.usPerSocket, 1)} µs each); ` +
+      `fork() in the parent ${f(sw.forkMsWithSweep)} ms, ${f(sw.forkMsKeepAll)} ms with keep: 'all'`,
+  );
+}
 for (const ch of results.churn) {
   const first = ch.samples[1];
   const last = ch.samples[ch.samples.length - 1];

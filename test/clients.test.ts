@@ -14,7 +14,14 @@ interface Holds {
   /** The child's copy of the write rejects with ForkedConnectionError (kind 'request'). */
   typed?: boolean;
 }
-const clients: Array<[name: string, file: string, kind: string | undefined, holds: Holds]> = [
+// Under test:asan, not undici nor fetch: a child that compiles undici's llhttp (WebAssembly) hangs in
+// ASan's own allocator, whose size-class lock another thread of the parent held at fork(2) (gdb:
+// __sanitizer::SizeClassAllocator64::GetFromAllocator <- v8::internal::wasm::CompileLazy). ASan's
+// allocator has no atfork handler; glibc's malloc, which the shipped addon runs under, has. The
+// normal run covers them.
+const asan = process.env.PG_FORKGUARD_SANITIZE === 'address';
+const wasmClients = new Set(['undici Pool', 'global fetch', 'undici', 'fetch']);
+const all: Array<[name: string, file: string, kind: string | undefined, holds: Holds]> = [
   ['ioredis', 'ioredis.mjs', undefined, { firstCall: true, atMostOnce: true, typed: true }],
   ['postgres.js', 'postgres-js.mjs', undefined, { firstCall: false, atMostOnce: true }],
   ['mysql2', 'mysql2.mjs', undefined, { firstCall: true, atMostOnce: true }],
@@ -23,6 +30,7 @@ const clients: Array<[name: string, file: string, kind: string | undefined, hold
   ['undici Pool', 'http-client.mjs', 'undici', { firstCall: true, atMostOnce: true, typed: true }],
   ['global fetch', 'http-client.mjs', 'fetch', { firstCall: true, atMostOnce: true, typed: true }],
 ];
+const clients = all.filter(([name]) => !(asan && wasmClients.has(name)));
 
 // One run per client and mode, shared by the tests that look at it.
 const runs = new Map<string, ReturnType<typeof runFixture>>();
@@ -104,7 +112,7 @@ describe.each(clients)('%s under pg-forkguard/register, no guard() call', (_name
 // Through prefork(): the master opens every client and sends one write on each just before
 // prefork(); 2 workers use what they inherited while the master goes on with its own.
 describe('every client through prefork()', () => {
-  const names = ['ioredis', 'postgres.js', 'mysql2', 'http.Agent', 'undici', 'fetch'];
+  const names = ['ioredis', 'postgres.js', 'mysql2', 'http.Agent', 'undici', 'fetch'].filter((n) => !(asan && wasmClients.has(n)));
   const start = (mode: 'guarded' | 'unguarded') => {
     const servers = inject('servers');
     return runFixture('clients/prefork.mjs', { args: [mode], env: { FG_REDIS_URL: servers.redisUrl, FG_MYSQL_URL: servers.mysqlUrl }, timeoutMs: 90_000 });
@@ -130,7 +138,7 @@ describe('every client through prefork()', () => {
         expect(w.inflight[name], `worker ${id} ${name}`).not.toBe('answered');
       }
       expect(w.inflight.ioredis).toBe('ERR_FORKGUARD_FORKED_CONNECTION');
-      expect(w.inflight.undici).toBe('ERR_FORKGUARD_FORKED_CONNECTION');
+      if (!asan) expect(w.inflight.undici).toBe('ERR_FORKGUARD_FORKED_CONNECTION');
     }
   });
 
@@ -139,7 +147,7 @@ describe('every client through prefork()', () => {
     expect(r.code, r.stderr).toBe(0);
     const { master } = r.results;
     expect(master.landed.ioredis).toBe(3);
-    expect(master.landed.undici).toBe(3);
+    if (!asan) expect(master.landed.undici).toBe(3);
     // What the sweep alone gives all the same: nobody gets a reply that is not its own.
     for (const name of names) expect(master.tally[name].wrong, name).toBe(0);
   });
