@@ -3,7 +3,7 @@
 // (-r pg-forkguard/register) and with guard() on every pool and client, and the answers must match.
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { type FixtureRun, ok, runFixture } from './helpers.js';
 
 const root = join(__dirname, '..');
@@ -84,6 +84,21 @@ describe('a guarded pg is pg', () => {
     const r = await inModes('resources.cjs');
     expect(r.hook).toEqual(r.plain);
     expect(r.guard).toEqual(r.plain);
+  });
+
+  it('ioredis, mysql2 and undici: the same classes, method shapes, results and errors plain, hooked and guarded; nothing started at import', async () => {
+    const servers = inject('servers');
+    const r = await inModes('other-clients.cjs', ['plain', 'hook', 'guard'], {
+      env: { FG_REDIS_URL: servers.redisUrl, FG_MYSQL_URL: servers.mysqlUrl },
+    });
+    expect(r.plain.redis.get).toBe('v');
+    expect(r.plain.mysql2.err.code).toBe('ER_PARSE_ERROR');
+    expect(r.plain.importStarted).toEqual([]);
+    expect(without(r.hook, 'guarded')).toEqual(without(r.plain, 'guarded'));
+    expect(without(r.guard, 'guarded')).toEqual(without(r.plain, 'guarded'));
+    // Covered from their first use under the hook, by guard() otherwise.
+    expect(r.hook.guarded).toEqual([true, true, true]);
+    expect(r.guard.guarded).toEqual([true, true, true]);
   });
 
   it("what pg allows the hook allows: fake connections, a pool of another Client class", async () => {
