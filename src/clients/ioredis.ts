@@ -5,7 +5,7 @@
 // client's pending commands are rejected with ForkedConnectionError (kind 'request'): they belong to
 // the parent, which gets their answers. The client reconnects on its next command, as after a
 // server restart.
-import { patchMethod } from '../guard/patch-method.js';
+import { coverOnCall } from '../guard/patch-method.js';
 import { addGuarded } from '../guard/reset-list.js';
 import { ForkedConnectionError } from '../shared/errors.js';
 import { type RedisLike, isCluster, pendingCommands, rejectPending } from '../seams/ioredis.js';
@@ -27,12 +27,7 @@ export function isRedisGuarded(r: object): boolean {
 
 /** Zero code: every client of this class is covered from its first connect() (src/register.ts). */
 export function patchRedisClass(proto: object): void {
-  patchMethod(proto, 'connect', (original) =>
-    function (this: RedisLike, ...args: unknown[]) {
-      guardRedis(this);
-      return original.apply(this, args);
-    },
-  );
+  coverOnCall(proto, 'connect', (self) => guardRedis(self as RedisLike));
 }
 
 function label(r: object): string {

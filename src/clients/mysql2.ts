@@ -5,7 +5,7 @@
 // fails what it holds of the parent's with ForkedConnectionError (kind 'request'): the callbacks
 // waiting for a connection, and every connection's running and queued commands; every inherited
 // connection leaves the pool, which opens new ones on demand.
-import { patchMethod } from '../guard/patch-method.js';
+import { coverOnCall } from '../guard/patch-method.js';
 import { addGuarded } from '../guard/reset-list.js';
 import { ForkedConnectionError } from '../shared/errors.js';
 import { failPool } from '../seams/mysql2.js';
@@ -27,12 +27,7 @@ export function isMysqlGuarded(pool: object): boolean {
 
 /** Zero code: every pool of this class is covered from its first getConnection() (src/register.ts). */
 export function patchMysqlPoolClass(proto: object): void {
-  patchMethod(proto, 'getConnection', (original) =>
-    function (this: object, ...args: unknown[]) {
-      if (!covered.has(this)) guardMysqlPool(this);
-      return original.apply(this, args);
-    },
-  );
+  coverOnCall(proto, 'getConnection', guardMysqlPool);
 }
 
 function reset(pool: object): void {

@@ -8,7 +8,7 @@
 // Which Clients: those under the global dispatcher (fetch()'s), always; and under each dispatcher of
 // the undici package that has dispatched a request (zero code: src/register.ts patches its
 // dispatcher base class) or that guard() was given.
-import { patchMethod } from '../guard/patch-method.js';
+import { coverOnCall } from '../guard/patch-method.js';
 import { ForkedConnectionError } from '../shared/errors.js';
 import { failQueuedRequests, undiciClients } from '../seams/undici.js';
 import { currentPid, install } from '../runtime/state.js';
@@ -30,12 +30,7 @@ export function isUndiciGuarded(d: object): boolean {
 
 /** Zero code: every dispatcher of this undici copy is remembered at its first dispatch(). */
 export function patchDispatcherBase(proto: object): void {
-  patchMethod(proto, 'dispatch', (original) =>
-    function (this: object, ...args: unknown[]) {
-      if (!seen.has(this)) guardUndici(this);
-      return original.apply(this, args);
-    },
-  );
+  coverOnCall(proto, 'dispatch', guardUndici);
 }
 
 /** A new process's step (src/wiring.ts): the parent's requests fail here, none is written again. */

@@ -37,3 +37,16 @@ export function patchMethod(proto: object, name: string, make: (original: Method
   return true;
 }
 
+/**
+ * Wraps `name` so that every call first hands its object to `cover` (which must be idempotent and
+ * cheap: it runs on every call), then calls through. How the other clients' classes are covered
+ * from their first use (src/clients/).
+ */
+export function coverOnCall(proto: object, name: string, cover: (self: object) => void): boolean {
+  return patchMethod(proto, name, (original) =>
+    function (this: object, ...args: unknown[]) {
+      cover(this);
+      return original.apply(this, args);
+    },
+  );
+}

@@ -6,9 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { waitForPort } from './pgbouncer.mjs';
 import { freePort } from './postgres.mjs';
-import { findBinary } from './redis.mjs';
+import { findBinary, stopper, waitForPort } from './server-process.mjs';
 
 const run = promisify(execFile);
 
@@ -57,17 +56,5 @@ export async function startMariaDb({ log = () => {} } = {}) {
     timeout: 30_000,
   });
   log(`MariaDB on 127.0.0.1:${port}`);
-  let stopped = false;
-  return {
-    port,
-    url: `mysql://root@127.0.0.1:${port}/fg`,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      child.kill('SIGTERM');
-      await Promise.race([failed, new Promise((r) => setTimeout(r, 10_000))]);
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { port, url: `mysql://root@127.0.0.1:${port}/fg`, stop: stopper(child, failed, dir, 10_000) };
 }

@@ -4,10 +4,10 @@
 // user when root (PgBouncer refuses root). No PgBouncer binary is a loud failure, as for Postgres.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { freePort } from './postgres.mjs';
+import { findBinary, stopper, waitForPort } from './server-process.mjs';
 
 export class NoPgBouncerError extends Error {
   constructor(tried) {
@@ -16,32 +16,9 @@ export class NoPgBouncerError extends Error {
   }
 }
 
-function findBinary() {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin']) {
-    if (dir && existsSync(join(dir, 'pgbouncer'))) return join(dir, 'pgbouncer');
-  }
-  return null;
-}
-
-export async function waitForPort(port, ms) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const up = await new Promise((resolve) => {
-      const s = createConnection(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (up) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
-
 /** Starts PgBouncer in `poolMode` ('session' | 'transaction') in front of `db` (startPostgres()). */
 export async function startPgBouncer(db, poolMode, { log = () => {} } = {}) {
-  const bin = findBinary();
+  const bin = findBinary('pgbouncer');
   if (!bin) throw new NoPgBouncerError('no pgbouncer on PATH, in /usr/sbin or /usr/local/sbin');
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), `pgbouncer-${poolMode}-`));
@@ -99,15 +76,7 @@ export async function startPgBouncer(db, poolMode, { log = () => {} } = {}) {
   log(`PgBouncer ${poolMode} pooling on 127.0.0.1:${port}`);
   const enc = encodeURIComponent;
   const base = `postgres://${db.user}:${enc(db.password)}@`;
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    child.kill('SIGTERM');
-    await Promise.race([failed, new Promise((r) => setTimeout(r, 3000))]);
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = stopper(child, failed, dir, 3000);
   return {
     poolMode,
     tcpUrl: `${base}127.0.0.1:${port}/${db.database}?sslmode=disable`,

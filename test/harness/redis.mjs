@@ -3,16 +3,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { waitForPort } from './pgbouncer.mjs';
+import { join } from 'node:path';
 import { freePort } from './postgres.mjs';
-
-export function findBinary(name, extra = ['/usr/sbin', '/usr/local/sbin']) {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...extra]) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return null;
-}
+import { findBinary, stopper, waitForPort } from './server-process.mjs';
 
 /** Starts redis-server; resolves to { url, port, stop }. */
 export async function startRedis({ log = () => {} } = {}) {
@@ -34,17 +27,5 @@ export async function startRedis({ log = () => {} } = {}) {
     throw new Error(`redis-server did not start: ${up === false ? 'no listener within 15 s' : up}\n${text}`);
   }
   log(`redis-server on 127.0.0.1:${port}`);
-  let stopped = false;
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      child.kill('SIGTERM');
-      await Promise.race([failed, new Promise((r) => setTimeout(r, 3000))]);
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { port, url: `redis://127.0.0.1:${port}`, stop: stopper(child, failed, dir, 3000) };
 }
