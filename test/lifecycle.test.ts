@@ -145,6 +145,15 @@ describe('fork() refuses when it cannot be safe', () => {
       expect(api[k].code, k).toBe('ERR_FORKGUARD_INVALID_ARG');
       expect(api[k].isForkGuardError, k).toBe(true);
     }
+    // fork({ keep }): each bad entry is named, with what to pass instead.
+    for (const k of ['keepNotArray', 'keepNegative', 'keepClosed', 'keepFile', 'keepNoFd', 'keepUnknownOption']) {
+      expect(api[k].code, k).toBe('ERR_FORKGUARD_INVALID_ARG');
+    }
+    expect(api.keepNotArray.message).toMatch(/options\.keep must be an array .* or 'all'/);
+    expect(api.keepClosed.message).toMatch(/keep\[0\]: 4000 is not an open file descriptor/);
+    expect(api.keepFile.message).toMatch(/is not a socket/);
+    expect(api.keepNoFd.message).toMatch(/no open fd \(destroyed, not yet connected, or not a socket\)/);
+    expect(api.keepUnknownOption.message).toMatch(/unknown option 'kep'/);
     expect(api.trackRange.code).toBe('ERR_FORKGUARD_FD_RANGE');
     expect(api.untrackUnknown.ok).toBe(false);
     // waitpid never steals child_process's children, and says so.
