@@ -43,8 +43,10 @@ describe('unguarded, the same line of code writes twice, or is answered to the w
     expect(parent.rows).toBe(1);
     // Whichever process reads the answer's messages: the child is told 'ok' for a write that ran
     // once, for the parent (seen: the parent then waits, or each read part of it and both say
-    // 'ok'), or the child waits forever. Guarded, it rejects with the typed error (below).
-    expect(['ok', 'timeout']).toContain(child.outcome);
+    // 'ok'), the child waits forever, or it reads a fragment of the parent's answer and pg fails
+    // to parse it ('Error', seen under ASan's timing). Never the refusal: guarded, it rejects with
+    // the typed error (below).
+    expect(['ok', 'timeout', 'Error']).toContain(child.outcome);
   });
 
   it("transaction: the child's COMMIT reaches the parent's session; a process meets a message it did not ask for and crashes", async () => {
