@@ -140,9 +140,10 @@ function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
  * loop first polls, the connections inherited from the parent are dropped without a byte written
  * (their fds were already replaced by dead sockets) and the pool reconnects lazily; the parent's
  * connections are never touched. Guarding twice is a no-op. In a process that never forks nothing
- * changes: pg's classes, methods and errors stay what they are. An ioredis Redis or Cluster is
- * accepted too: in every child, the commands it had pending at the fork reject with
- * ForkedConnectionError (kind 'request') instead of being sent again.
+ * changes: pg's classes, methods and errors stay what they are. An ioredis Redis or Cluster, a
+ * mysql2 pool and an undici Client, Pool or Agent are accepted too: in every child, the requests
+ * they held at the fork fail with ForkedConnectionError (kind 'request') instead of being sent
+ * again (src/clients/).
  */
 export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDispatcherLike>(target: T, options?: GuardOptions): T {
   if (target === null || typeof target !== 'object') {
