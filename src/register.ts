@@ -16,6 +16,8 @@ import { patchDispatcherBase } from './clients/undici.js';
 import { dispatcherBaseOfModule } from './seams/undici.js';
 import { patchMysqlPoolClass } from './clients/mysql2.js';
 import { poolClassOfModule } from './seams/mysql2.js';
+import { patchQueryClass } from './clients/postgres-js.js';
+import { queryClassOfModule } from './seams/postgres-js.js';
 
 wire();
 
@@ -54,7 +56,7 @@ for (const [filename, mod] of loadedModules()) {
   else coverOtherClients(filename, mod.exports);
 }
 
-/** The other clients' classes (src/clients/): ioredis's Redis and Cluster, every client covered from its first connect(). */
+/** The other clients' classes (src/clients/), each covered from its first use. */
 function coverOtherClients(filename: string, exported: unknown): void {
   const C = redisClassOfModule(filename, exported);
   if (C) patchRedisClass(C.prototype);
@@ -64,6 +66,10 @@ function coverOtherClients(filename: string, exported: unknown): void {
   // mysql2's pools: each covered from its first getConnection() (src/clients/mysql2.ts).
   const P = poolClassOfModule(filename, exported);
   if (P) patchMysqlPoolClass(P.prototype);
+  // postgres.js's CommonJS build: every query remembered until it settles (src/clients/postgres-js.ts).
+  // Its ESM build never passes through here; its connections are covered all the same.
+  const Q = queryClassOfModule(filename, exported);
+  if (Q) patchQueryClass(Q.prototype);
 }
 
 // A pg bundled into one file never passes through the loader: say so when it would matter.

@@ -86,19 +86,22 @@ describe('a guarded pg is pg', () => {
     expect(r.guard).toEqual(r.plain);
   });
 
-  it('ioredis, mysql2 and undici: the same classes, method shapes, results and errors plain, hooked and guarded; nothing started at import', async () => {
+  it('ioredis, mysql2, undici, postgres.js and http.Agent: the same classes, method shapes, results and errors plain, hooked and guarded; nothing started at import', async () => {
     const servers = inject('servers');
     const r = await inModes('other-clients.cjs', ['plain', 'hook', 'guard'], {
       env: { FG_REDIS_URL: servers.redisUrl, FG_MYSQL_URL: servers.mysqlUrl },
     });
     expect(r.plain.redis.get).toBe('v');
     expect(r.plain.mysql2.err.code).toBe('ER_PARSE_ERROR');
+    expect(r.plain.postgresJs).toMatchObject({ rows: [{ one: 1 }], err: { pgCode: '42601' }, unhandled: ['42601'] });
+    expect(r.plain.http.err.code).toBe('ECONNREFUSED');
     expect(r.plain.importStarted).toEqual([]);
     expect(without(r.hook, 'guarded')).toEqual(without(r.plain, 'guarded'));
     expect(without(r.guard, 'guarded')).toEqual(without(r.plain, 'guarded'));
-    // Covered from their first use under the hook, by guard() otherwise.
-    expect(r.hook.guarded).toEqual([true, true, true]);
-    expect(r.guard.guarded).toEqual([true, true, true]);
+    // Covered from their first use under the hook, by guard() otherwise. An http.Agent of the app's
+    // is not one the hook sees (its sockets are covered all the same; its queue only by guard()).
+    expect(r.hook.guarded).toEqual([true, true, true, true, false]);
+    expect(r.guard.guarded).toEqual([true, true, true, true, true]);
   });
 
   it("what pg allows the hook allows: fake connections, a pool of another Client class", async () => {

@@ -24,6 +24,10 @@ import { guardUndici, isUndiciGuarded } from '../clients/undici.js';
 import { isUndiciDispatcher } from '../seams/undici.js';
 import { guardMysqlPool, isMysqlGuarded } from '../clients/mysql2.js';
 import { corePoolOf } from '../seams/mysql2.js';
+import { guardPostgresJs, isPostgresJsGuarded } from '../clients/postgres-js.js';
+import { type PostgresJsSql, isPostgresJsSql } from '../seams/postgres-js.js';
+import { guardHttpAgent, isHttpAgent, isHttpAgentGuarded } from '../clients/http.js';
+import type { Agent as HttpAgent } from 'node:http';
 import { patchPoolClass } from './pool-patches.js';
 import { CONN, POOL, checkForFork, debugDefault, poolGuardOf } from './records.js';
 import { guardedTargets } from './reset-list.js';
@@ -140,12 +144,21 @@ function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
  * loop first polls, the connections inherited from the parent are dropped without a byte written
  * (their fds were already replaced by dead sockets) and the pool reconnects lazily; the parent's
  * connections are never touched. Guarding twice is a no-op. In a process that never forks nothing
- * changes: pg's classes, methods and errors stay what they are. An ioredis Redis or Cluster, a
- * mysql2 pool and an undici Client, Pool or Agent are accepted too: in every child, the requests
- * they held at the fork fail with ForkedConnectionError (kind 'request') instead of being sent
- * again (src/clients/).
+ * changes: pg's classes, methods and errors stay what they are. A postgres.js sql, an ioredis Redis
+ * or Cluster, a mysql2 pool, an undici Client, Pool or Agent and a node:http(s) Agent are accepted
+ * too: in every child, the requests they held at the fork fail with ForkedConnectionError (kind
+ * 'request') instead of being sent again (src/clients/).
  */
-export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDispatcherLike>(target: T, options?: GuardOptions): T {
+export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDispatcherLike | PostgresJsSql | HttpAgent>(
+  target: T,
+  options?: GuardOptions,
+): T {
+  // postgres.js's sql is a function: queries pending at a fork are the parent's (src/clients/postgres-js.ts).
+  if (isPostgresJsSql(target)) {
+    checkOptions(options, 'client');
+    guardPostgresJs(target);
+    return target;
+  }
   if (target === null || typeof target !== 'object') {
     throw new IncompatiblePoolError(`guard(target): expected a pg.Pool or a pg.Client, got ${describe(target)}.`);
   }
@@ -168,6 +181,12 @@ export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDi
   if (isUndiciDispatcher(target)) {
     checkOptions(options, 'client');
     guardUndici(target);
+    return target;
+  }
+  // node:http's and node:https's agents: requests pending at a fork are the parent's (src/clients/http.ts).
+  if (isHttpAgent(target)) {
+    checkOptions(options, 'client');
+    guardHttpAgent(target);
     return target;
   }
   const looksLikePool = isPoolShaped(t);
@@ -205,7 +224,9 @@ export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDi
 
 /** True if guard() was called on this pool or client, or the zero-code entry guards it. */
 export function isGuarded(target: unknown): boolean {
+  if (isPostgresJsSql(target)) return isPostgresJsGuarded(target);
   if (target === null || typeof target !== 'object') return false;
+  if (isHttpAgent(target)) return isHttpAgentGuarded(target);
   return POOL in target || CONN in target || covers(target) || isRedisGuarded(target) || isUndiciGuarded(target) || isMysqlGuarded(corePoolOf(target) ?? target);
 }
 

@@ -20,7 +20,12 @@ export interface MysqlPoolLike {
 
 interface CorePool extends MysqlPoolLike {
   _connectionQueue: Denque<(err: Error | null, conn?: unknown) => void>;
-  _allConnections: Denque<{ _handleFatalError?(err: Error): void; _fatalError?: unknown }>;
+  _allConnections: Denque<{
+    _handleFatalError?(err: Error): void;
+    _fatalError?: unknown;
+    addCommand?(cmd: object): unknown;
+    emit?(event: string, ...args: unknown[]): boolean;
+  }>;
 }
 
 function isCorePool(x: unknown): x is CorePool {
@@ -70,6 +75,12 @@ export function failPool(pool: object, error: () => Error): { waiting: number; c
     if (c._fatalError || typeof c._handleFatalError !== 'function') continue;
     connections++;
     c._handleFatalError(error());
+    // A command added from now on (a query whose callback already held this connection: mysql2
+    // hands a free one over on the next tick) fails with the same error, not mysql2's "closed state".
+    c.addCommand = (cmd: { onResult?(err: Error): void }) => {
+      if (cmd.onResult) cmd.onResult(error());
+      else c.emit?.('error', error());
+    };
   }
   return { waiting, connections };
 }

@@ -5,7 +5,7 @@
 // Public Node APIs are used directly where they are needed; this file holds only what is private.
 import Module from 'node:module';
 import type { Server, Socket } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import { ClientRequest, type ServerResponse } from 'node:http';
 
 /** Every handle that keeps the loop alive (child processes, servers, sockets): process._getActiveHandles(). */
 export function activeHandles(): unknown[] {
@@ -35,6 +35,17 @@ export function handleFd(socketOrServer: Socket | Server | object | undefined): 
 /** The response an http server socket is writing now (socket._httpMessage), if any. */
 export function responseOf(socket: Socket): ServerResponse | undefined {
   return (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage ?? undefined;
+}
+
+/** The request an http client socket is carrying now (socket._httpMessage), if any. */
+export function requestOf(socket: Socket): ClientRequest | undefined {
+  const m = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+  return m instanceof ClientRequest ? m : undefined;
+}
+
+/** A socket an http agent holds (idle, or handed to a request): the agent listens for its 'free'. */
+export function isAgentSocket(socket: Socket): boolean {
+  return socket.listenerCount('free') > 0;
 }
 
 /** CommonJS's compile step for .js files (Module._extensions['.js']): wrapped by the zero-code entry. */
