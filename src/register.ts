@@ -14,8 +14,8 @@ import { patchRedisClass } from './clients/ioredis.js';
 import { redisClassOfModule } from './seams/ioredis.js';
 import { patchDispatcherBase } from './clients/undici.js';
 import { dispatcherBaseOfModule } from './seams/undici.js';
-import { patchMysqlPoolClass } from './clients/mysql2.js';
-import { poolClassOfModule } from './seams/mysql2.js';
+import { patchMysqlConnectionClass, patchMysqlPoolClass } from './clients/mysql2.js';
+import { connectionClassOfModule, poolClassOfModule } from './seams/mysql2.js';
 import { patchQueryClass } from './clients/postgres-js.js';
 import { queryClassOfModule } from './seams/postgres-js.js';
 
@@ -66,6 +66,9 @@ function coverOtherClients(filename: string, exported: unknown): void {
   // mysql2's pools: each covered from its first getConnection() (src/clients/mysql2.ts).
   const P = poolClassOfModule(filename, exported);
   if (P) patchMysqlPoolClass(P.prototype);
+  // mysql2's connections, its pools' included: each covered from its first command.
+  const M = connectionClassOfModule(filename, exported);
+  if (M) patchMysqlConnectionClass(M.prototype);
   // postgres.js's CommonJS build: every query remembered until it settles (src/clients/postgres-js.ts).
   // Its ESM build never passes through here; its connections are covered all the same.
   const Q = queryClassOfModule(filename, exported);

@@ -178,3 +178,33 @@ describe('postgres.js: queries made in the fork\'s tick, one waiting for a free 
     expect(r.results.parent.landed.value).not.toBe('a:1 b:1 c:1');
   });
 });
+
+// A mysql2 connection of the app's own: mysql2 never reopens one, so the child makes its own.
+describe('mysql2 connection (createConnection): writes made in the fork\'s tick, two queued behind one', () => {
+  const start = (mode: 'guarded' | 'zero-code' | 'unguarded') =>
+    runFixture('clients/mysql2-connection.mjs', {
+      args: [mode],
+      nodeArgs: mode === 'zero-code' ? ['--single-threaded', '--import', 'pg-forkguard/register'] : undefined,
+      env: { FG_MYSQL_URL: inject('servers').mysqlUrl },
+      timeoutMs: 60_000,
+    });
+
+  it.each(['guarded', 'zero-code'] as const)('%s: each lands once; the copies fail typed; the inherited connection refuses, typed; a new one works', async (mode) => {
+    const r = await start(mode);
+    expect(r.code, r.stderr).toBe(0);
+    const { parent, child } = r.results;
+    expect(parent.child).toEqual({ status: { code: 0, signal: null }, hung: false });
+    expect(parent.landed.value).toBe('a:1 b:1 c:1');
+    expect(parent.outcomes).toEqual([{ value: 'ok' }, { value: 'ok' }, { value: 'ok' }]);
+    for (const o of child.outcomes) expect(o).toMatchObject({ error: 'ERR_FORKGUARD_FORKED_CONNECTION', kind: 'request' });
+    expect(child.inherited).toMatchObject({ error: 'ERR_FORKGUARD_FORKED_CONNECTION', kind: 'connection' });
+    expect(child.own.value).toBe('own');
+  });
+
+  it('unguarded twin: the child waits forever on the parent\'s connection (seen: every call pending), or a write runs twice', async () => {
+    const r = await start('unguarded');
+    const { parent, child } = r.results;
+    const pending = [...(child?.outcomes ?? []), child?.inherited].filter((o: any) => !o || o.pending).length;
+    expect(pending > 0 || parent.landed.value !== 'a:1 b:1 c:1').toBe(true);
+  });
+});

@@ -22,8 +22,8 @@ import { guardRedis, isRedisGuarded } from '../clients/ioredis.js';
 import { type RedisLike, isRedisClient } from '../seams/ioredis.js';
 import { guardUndici, isUndiciGuarded } from '../clients/undici.js';
 import { isUndiciDispatcher } from '../seams/undici.js';
-import { guardMysqlPool, isMysqlGuarded } from '../clients/mysql2.js';
-import { corePoolOf } from '../seams/mysql2.js';
+import { guardMysqlConnection, guardMysqlPool, isMysqlGuarded } from '../clients/mysql2.js';
+import { coreConnectionOf, corePoolOf } from '../seams/mysql2.js';
 import { guardPostgresJs, isPostgresJsGuarded } from '../clients/postgres-js.js';
 import { type PostgresJsSql, isPostgresJsSql } from '../seams/postgres-js.js';
 import { guardHttpAgent, isHttpAgent, isHttpAgentGuarded } from '../clients/http.js';
@@ -145,7 +145,7 @@ function checkOptions(options: unknown, kind: 'pool' | 'client'): GuardOptions {
  * (their fds were already replaced by dead sockets) and the pool reconnects lazily; the parent's
  * connections are never touched. Guarding twice is a no-op. In a process that never forks nothing
  * changes: pg's classes, methods and errors stay what they are. A postgres.js sql, an ioredis Redis
- * or Cluster, a mysql2 pool, an undici Client, Pool or Agent and a node:http(s) Agent are accepted
+ * or Cluster, a mysql2 pool or connection, an undici Client, Pool or Agent and a node:http(s) Agent are accepted
  * too: in every child, the requests they held at the fork fail with ForkedConnectionError (kind
  * 'request') instead of being sent again (src/clients/).
  */
@@ -175,6 +175,13 @@ export function guard<T extends PgPoolLike | PgClientLike | RedisLike | UndiciDi
   if (mysqlPool) {
     checkOptions(options, 'pool');
     guardMysqlPool(mysqlPool);
+    return target;
+  }
+  // mysql2's connections (and mysql2/promise's): commands pending at a fork are the parent's.
+  const mysqlConnection = coreConnectionOf(target);
+  if (mysqlConnection) {
+    checkOptions(options, 'client');
+    guardMysqlConnection(mysqlConnection);
     return target;
   }
   // undici's Client, Pool and Agent: requests pending at a fork are the parent's (src/clients/undici.ts).
@@ -227,7 +234,7 @@ export function isGuarded(target: unknown): boolean {
   if (isPostgresJsSql(target)) return isPostgresJsGuarded(target);
   if (target === null || typeof target !== 'object') return false;
   if (isHttpAgent(target)) return isHttpAgentGuarded(target);
-  return POOL in target || CONN in target || covers(target) || isRedisGuarded(target) || isUndiciGuarded(target) || isMysqlGuarded(corePoolOf(target) ?? target);
+  return POOL in target || CONN in target || covers(target) || isRedisGuarded(target) || isUndiciGuarded(target) || isMysqlGuarded(corePoolOf(target) ?? coreConnectionOf(target) ?? target);
 }
 
 /** One entry per guarded pool still alive in this process (under the zero-code entry: from its first use). */

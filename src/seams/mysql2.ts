@@ -20,12 +20,56 @@ export interface MysqlPoolLike {
 
 interface CorePool extends MysqlPoolLike {
   _connectionQueue: Denque<(err: Error | null, conn?: unknown) => void>;
-  _allConnections: Denque<{
-    _handleFatalError?(err: Error): void;
-    _fatalError?: unknown;
-    addCommand?(cmd: object): unknown;
-    emit?(event: string, ...args: unknown[]): boolean;
-  }>;
+  _allConnections: Denque<CoreConnection>;
+}
+
+interface CoreConnection {
+  _handleFatalError(err: Error): void;
+  _fatalError?: unknown;
+  addCommand(cmd: object): unknown;
+  emit(event: string, ...args: unknown[]): boolean;
+}
+
+function isCoreConnection(x: unknown): x is CoreConnection {
+  if (x === null || typeof x !== 'object') return false;
+  const c = x as Partial<CoreConnection> & { query?: unknown; execute?: unknown };
+  return (
+    typeof c._handleFatalError === 'function' &&
+    typeof c.addCommand === 'function' &&
+    typeof c.query === 'function' &&
+    typeof c.execute === 'function'
+  );
+}
+
+/** The core connection of a mysql2 connection: itself, or what a mysql2/promise connection wraps (.connection). */
+export function coreConnectionOf(x: unknown): object | undefined {
+  if (isCoreConnection(x)) return x;
+  const inner = (x as { connection?: unknown } | null)?.connection;
+  return isCoreConnection(inner) ? inner : undefined;
+}
+
+/** mysql2's connection base class module, as CommonJS compiles it (src/register.ts). */
+const CONNECTION_MODULE = /[\\/]mysql2[\\/]lib[\\/]base[\\/]connection\.js$/;
+export function connectionClassOfModule(filename: string, exports: unknown): Ctor | undefined {
+  if (!CONNECTION_MODULE.test(filename) || typeof exports !== 'function') return undefined;
+  const proto = (exports as Ctor).prototype as Record<string, unknown>;
+  return typeof proto.addCommand === 'function' && typeof proto._handleFatalError === 'function' ? (exports as Ctor) : undefined;
+}
+
+/**
+ * Fails a connection as mysql2 does when it breaks: its running and queued commands fail with
+ * `error`, it leaves its pool, and every command added to it from now on fails with `later` (by
+ * default the same: a pool hands a free connection over on the next tick, so a query made before
+ * the fork may reach it after), not mysql2's "closed state". False if it had already failed.
+ */
+export function failConnection(conn: object, error: () => Error, later: () => Error = error): boolean {
+  if (!isCoreConnection(conn) || conn._fatalError) return false;
+  conn._handleFatalError(error());
+  conn.addCommand = (cmd: { onResult?(err: Error): void }) => {
+    if (cmd.onResult) cmd.onResult(later());
+    else conn.emit('error', later());
+  };
+  return true;
 }
 
 function isCorePool(x: unknown): x is CorePool {
@@ -71,16 +115,6 @@ export function failPool(pool: object, error: () => Error): { waiting: number; c
   }
   const conns = pool._allConnections.toArray?.() ?? [];
   let connections = 0;
-  for (const c of conns) {
-    if (c._fatalError || typeof c._handleFatalError !== 'function') continue;
-    connections++;
-    c._handleFatalError(error());
-    // A command added from now on (a query whose callback already held this connection: mysql2
-    // hands a free one over on the next tick) fails with the same error, not mysql2's "closed state".
-    c.addCommand = (cmd: { onResult?(err: Error): void }) => {
-      if (cmd.onResult) cmd.onResult(error());
-      else c.emit?.('error', error());
-    };
-  }
+  for (const c of conns) if (failConnection(c, error)) connections++;
   return { waiting, connections };
 }

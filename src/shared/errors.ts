@@ -113,8 +113,9 @@ export class ForkedConnectionError extends ForkGuardError {
   }) {
     const where = info.client ?? (info.poolName === undefined ? 'a guarded pg.Client' : `pool "${info.poolName}"`);
     const kind = info.kind ?? 'connection';
-    const todo =
-      info.poolName === undefined
+    const todo = info.client
+      ? 'Open a new connection in this process.'
+      : info.poolName === undefined
         ? 'Create and connect a new pg.Client in this process.'
         : 'Check out a new client in this process (pool.connect() or pool.query()); do not keep ' +
           'clients checked out across a fork.';
