@@ -18,6 +18,7 @@ import { patchMysqlConnectionClass, patchMysqlPoolClass } from './clients/mysql2
 import { connectionClassOfModule, poolClassOfModule } from './seams/mysql2.js';
 import { patchQueryClass } from './clients/postgres-js.js';
 import { queryClassOfModule } from './seams/postgres-js.js';
+import { patchHttpAgentClass } from './clients/http.js';
 
 wire();
 
@@ -49,6 +50,10 @@ wrapCompileJs(
       return result;
     },
 );
+
+// node:http's Agent (https's extends it): every agent remembered at its first request, so that the
+// requests it holds queued at a fork fail in the child (src/clients/http.ts).
+patchHttpAgentClass();
 
 // A copy of pg loaded before this file (a require earlier in the same -r list) is patched now.
 for (const [filename, mod] of loadedModules()) {

@@ -208,3 +208,31 @@ describe('mysql2 connection (createConnection): writes made in the fork\'s tick,
     expect(pending > 0 || parent.landed.value !== 'a:1 b:1 c:1').toBe(true);
   });
 });
+
+// An undici Pool and an http.Agent with every connection busy: the writes wait in their own queue.
+describe.each(['undici', 'agent'])('%s with every connection busy: writes waiting in its own queue at the fork', (which) => {
+  const start = (mode: 'guarded' | 'zero-code' | 'unguarded') =>
+    runFixture('clients/http-queued.mjs', {
+      args: [mode, which],
+      nodeArgs: mode === 'zero-code' ? ['--single-threaded', '--import', 'pg-forkguard/register'] : undefined,
+      timeoutMs: 60_000,
+    });
+
+  it.each(['guarded', 'zero-code'] as const)('%s: each lands once; every copy in the child fails typed; the child\'s own request works', async (mode) => {
+    if (asan && which === 'undici') return;
+    const r = await start(mode);
+    expect(r.code, r.stderr).toBe(0);
+    const { parent, child } = r.results;
+    expect(parent.child).toEqual({ status: { code: 0, signal: null }, hung: false });
+    expect(parent.landed).toBe('a:1 b:1 c:1');
+    expect(parent.outcomes).toEqual([{ value: 'ok' }, { value: 'ok' }, { value: 'ok' }]);
+    for (const o of child.outcomes) expect(o).toMatchObject({ error: 'ERR_FORKGUARD_FORKED_CONNECTION', kind: 'request' });
+    expect(child.own.value).toBe('own');
+  });
+
+  it('unguarded twin: the queued writes are sent again from the child', async () => {
+    if (asan && which === 'undici') return;
+    const r = await start('unguarded');
+    expect(r.results.parent.landed).not.toBe('a:1 b:1 c:1');
+  });
+});

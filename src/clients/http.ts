@@ -9,11 +9,12 @@
 //     error, where it waits. The agent then gives it a socket, and it fails before a byte of it is
 //     written; left alone it would have been sent from the child.
 // Which agents: http.globalAgent and https.globalAgent, always; the agent of every request a swept
-// socket carried (an agent with queued requests has all its sockets busy); and each agent guard()
-// was given.
+// socket carried; each agent guard() was given; and, under pg-forkguard/register, every agent that
+// has had a request (its addRequest is wrapped once).
 import { Agent, type ClientRequest, globalAgent } from 'node:http';
 import { globalAgent as httpsGlobalAgent } from 'node:https';
 import type { Socket } from 'node:net';
+import { coverOnCall } from '../guard/patch-method.js';
 import { ForkedConnectionError } from '../shared/errors.js';
 import { isAgentSocket, requestOf } from '../seams/node.js';
 import { currentPid, install } from '../runtime/state.js';
@@ -31,6 +32,11 @@ export function guardHttpAgent(agent: Agent): void {
   seen.add(agent);
   install();
   guarded.add(new WeakRef(agent));
+}
+
+/** Zero code: every agent is remembered at its first request (src/register.ts). */
+export function patchHttpAgentClass(): void {
+  coverOnCall(Agent.prototype, 'addRequest', (a) => guardHttpAgent(a as Agent));
 }
 
 export function isHttpAgentGuarded(agent: object): boolean {

@@ -2,7 +2,8 @@
 // reaches it: the only file that knows its shape. Its objects keep their state under symbols, found
 // here by their descriptions: a Client's 'queue' of requests with its 'running index' (the first
 // request written and not yet answered) and 'pending index' (the first not yet written); a Pool's
-// or an Agent's 'clients'. The global dispatcher is under Symbol.for('undici.globalDispatcher.1'),
+// or an Agent's 'clients'; a Pool's own 'queue' (a FixedQueue of { handler } waiting for a free
+// Client, with its count under 'queued'). The global dispatcher is under Symbol.for('undici.globalDispatcher.1'),
 // undici's own public key for it. Tested with undici 7 and the undici of Node 20-26.
 type Dict = Record<symbol, unknown>;
 
@@ -27,7 +28,18 @@ function clientKeys(o: object): ClientKeys | undefined {
   return { queue, running, pending };
 }
 
-/** Every Client under `root` (a Client, Pool, BalancedPool or Agent), into `out`. */
+interface WaitQueue {
+  shift(): { handler?: { onError?(e: Error): void } } | null | undefined;
+}
+
+/** A Pool's queue of requests waiting for a free Client. */
+function waitQueueOf(o: object): WaitQueue | undefined {
+  const key = symbolOf(o, 'queue');
+  const q = key ? (o as Dict)[key] : undefined;
+  return q !== null && typeof q === 'object' && !Array.isArray(q) && typeof (q as WaitQueue).shift === 'function' ? (q as WaitQueue) : undefined;
+}
+
+/** Every Client under `root` (a Client, Pool, BalancedPool or Agent), into `out`; the Pools also. */
 function collect(root: unknown, out: Set<object>): void {
   if (root === null || typeof root !== 'object' || out.has(root)) return;
   if (clientKeys(root)) {
@@ -36,6 +48,7 @@ function collect(root: unknown, out: Set<object>): void {
   }
   const key = symbolOf(root, 'clients');
   if (!key) return;
+  if (waitQueueOf(root)) out.add(root);
   const clients = (root as Dict)[key];
   const items = clients instanceof Map ? [...clients.values()] : Array.isArray(clients) ? clients : [];
   for (let item of items) {
@@ -45,7 +58,7 @@ function collect(root: unknown, out: Set<object>): void {
   }
 }
 
-/** The Clients under these dispatchers and under the global dispatcher (global fetch()'s). */
+/** The Clients and Pools under these dispatchers and under the global dispatcher (global fetch()'s). */
 export function undiciClients(roots: Iterable<object>): Set<object> {
   const out = new Set<object>();
   collect((globalThis as unknown as Dict)[GLOBAL_DISPATCHER], out);
@@ -59,7 +72,7 @@ export function undiciClients(roots: Iterable<object>): Set<object> {
  */
 export function failQueuedRequests(client: object, error: Error): number {
   const k = clientKeys(client);
-  if (!k) return 0;
+  if (!k) return failWaiting(client, error);
   const c = client as Dict;
   const queue = c[k.queue] as Array<{ onError?(e: Error): void } | null>;
   const from = c[k.running] as number;
@@ -73,6 +86,24 @@ export function failQueuedRequests(client: object, error: Error): number {
       r.onError?.(error);
     } catch {
       // A handler that throws on an error is the app's: its request is failed either way.
+    }
+  }
+  return n;
+}
+
+/** A Pool's requests waiting for a free Client fail with `error`, as undici's own destroy() does. */
+function failWaiting(pool: object, error: Error): number {
+  const q = waitQueueOf(pool);
+  if (!q) return 0;
+  const queued = symbolOf(pool, 'queued');
+  let n = 0;
+  for (let item = q.shift(); item; item = q.shift()) {
+    n++;
+    if (queued && typeof (pool as Dict)[queued] === 'number') ((pool as Dict)[queued] as number)--;
+    try {
+      item.handler?.onError?.(error);
+    } catch {
+      // As above: the request is failed either way.
     }
   }
   return n;
