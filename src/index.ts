@@ -7,7 +7,16 @@ export { install, isInstalled, forkGeneration, currentPid } from './runtime/stat
 export { trackFd, untrackFd, isTracked } from './runtime/fd-registry.js';
 export { fork, onFork, waitpid, type ForkOptions, type ForkHooks, type ExitStatus } from './runtime/fork.js';
 export type { Keep, KeepableSocket } from './runtime/keep.js';
-export { prefork, type PreforkOptions, type Master, type WorkerInfo, type WorkerEvent } from './prefork/prefork.js';
+export {
+  prefork,
+  type PreforkOptions,
+  type Master,
+  type WorkerInfo,
+  type WorkerEvent,
+  type PreforkMemory,
+  type ProcessMemory,
+  type WorkerMemory,
+} from './prefork/prefork.js';
 export { systemdSockets, type SystemdSocket } from './prefork/systemd.js';
 export { guard, isGuarded, stats, type GuardOptions, type PoolStats, type PgPoolLike, type PgClientLike } from './guard/guard.js';
 export type { CheckoutDetail } from './guard/checkout.js';

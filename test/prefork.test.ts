@@ -171,11 +171,37 @@ describe('prefork(): bad input', () => {
     expect(m['worker not a function'].message).toMatch(/options\.worker must be a function, got the string "main.js"/);
     expect(m['options not an object'].name).toBe('InvalidArgumentError');
     expect(m['settleHeap true'].message).toMatch(/options\.settleHeap must be one of 'young', 'full', 'none', got boolean true/);
+    expect(m['memoryIntervalMs -1'].message).toMatch(/options\.memoryIntervalMs must be an integer >= 0/);
     expect(m.twice).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_TWICE' });
     expect(run.results['in-worker']).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_IN_WORKER' });
     const plain = await runFixture('prefork/bad-input.mjs', { nodeArgs: [] });
     expect(plain.results.master.notSingleThreaded).toMatchObject({ name: 'ForkUnsupportedError', reason: 'not-single-threaded' });
     expect(plain.results.master.notSingleThreaded.message).toMatch(/^prefork\(\) refused: .*`node --single-threaded app\.js`/s);
+  });
+});
+
+describe('master.memory()', () => {
+  it('PSS, Private_Dirty and shared per worker and for the master; the same on a diagnostics channel; a worker that writes its state holds it privately', async () => {
+    const run = await runFixture('prefork/memory.mjs');
+    expect(run.code, run.stderr).toBe(0);
+    const { now, published, afterStop } = run.results.master;
+    const MB = 1024 * 1024;
+    expect(now.master.pid).toBeGreaterThan(0);
+    expect(now.workers.map((w: any) => w.id).sort()).toEqual([0, 1]);
+    const [idle, writer] = [0, 1].map((id) => now.workers.find((w: any) => w.id === id));
+    for (const w of [idle, writer, now.master]) {
+      expect(w.pss).toBeGreaterThan(0);
+      expect(w.pss).toBeLessThanOrEqual(w.rss);
+    }
+    // The idle worker shares the master's state; the writer copied it: its own dirty pages.
+    expect(idle.shared).toBeGreaterThan(40 * MB);
+    expect(writer.privateDirty - idle.privateDirty).toBeGreaterThan(20 * MB);
+    expect(now.totalPss).toBe(now.master.pss + idle.pss + writer.pss);
+    // Shared pages are counted once in the total: less than every RSS added up.
+    expect(now.totalPss).toBeLessThan(now.master.rss + idle.rss + writer.rss - 30 * MB);
+    expect(published).toMatchObject({ master: { pid: now.master.pid }, workers: expect.any(Array) });
+    expect(published.workers).toHaveLength(2);
+    expect(afterStop.workers).toEqual([]);
   });
 });
 

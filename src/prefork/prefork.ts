@@ -15,8 +15,11 @@ import { becomeWorker, type WorkerInfo } from './worker.js';
 import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
 import { MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
 import { monotonicUsec, systemdNotifier } from './systemd.js';
+import { type PreforkMemory, preforkMemory } from './memory.js';
+import { channels as diagnostics, publish } from '../shared/diagnostics.js';
 
 export type { WorkerInfo } from './worker.js';
+export type { PreforkMemory, ProcessMemory, WorkerMemory } from './memory.js';
 
 export interface PreforkOptions {
   /** How many workers (default os.availableParallelism()). */
@@ -42,6 +45,9 @@ export interface PreforkOptions {
   stopSignals?: NodeJS.Signals[];
   /** The signal that reloads (default 'SIGHUP'); null for none. */
   reloadSignal?: NodeJS.Signals | null;
+  /** Publishes master.memory() on the 'pgforkguard:prefork:memory' diagnostics channel this often
+   * (default 0: never). The timer does not keep the master alive. */
+  memoryIntervalMs?: number;
 }
 
 export interface WorkerEvent {
@@ -59,6 +65,8 @@ export interface Master extends EventEmitter {
   stop(): Promise<void>;
   /** Replaces the workers one at a time, each only once its successor is ready. */
   reload(): Promise<void>;
+  /** The master's and each worker's memory now, as the kernel counts it (PSS, Private_Dirty, shared). */
+  memory(): PreforkMemory;
 }
 
 const DEFAULTS = {
@@ -70,6 +78,7 @@ const DEFAULTS = {
   settleHeap: 'young' as SettleHeap,
   stopSignals: ['SIGTERM', 'SIGINT'] as NodeJS.Signals[],
   reloadSignal: 'SIGHUP' as NodeJS.Signals | null,
+  memoryIntervalMs: 0,
 };
 type Settings = typeof DEFAULTS & { workers: number; worker?: PreforkOptions['worker']; stop?: PreforkOptions['stop'] };
 
@@ -108,8 +117,8 @@ function checkOptions(options: unknown): Settings {
   };
   const s: Settings = { ...DEFAULTS, workers: availableParallelism() };
   if (o.workers !== undefined) s.workers = positiveInt('workers', o.workers, 1);
-  for (const key of ['readyTimeoutMs', 'stopTimeoutMs', 'respawnDelayMs', 'maxRespawnDelayMs', 'healthyAfterMs'] as const) {
-    if (o[key] !== undefined) s[key] = positiveInt(key, o[key], key === 'respawnDelayMs' ? 0 : 1);
+  for (const key of ['readyTimeoutMs', 'stopTimeoutMs', 'respawnDelayMs', 'maxRespawnDelayMs', 'healthyAfterMs', 'memoryIntervalMs'] as const) {
+    if (o[key] !== undefined) s[key] = positiveInt(key, o[key], key === 'respawnDelayMs' || key === 'memoryIntervalMs' ? 0 : 1);
   }
   for (const key of ['worker', 'stop'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'function') {
@@ -461,11 +470,15 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     reload().catch((err) => process.emitWarning(`pg-forkguard prefork: ${(err as Error).message}`, { code: 'FORKGUARD_RELOAD_FAILED' }));
   };
 
+  // Every process holding a slot, a worker that is stopping included: it still holds its memory.
+  const memory = (): PreforkMemory => preforkMemory([...live].map(([pid, slot]) => ({ id: slot.id, pid })));
+
   Object.defineProperties(master, {
     isWorker: { value: false, enumerable: true },
     workers: { get: () => [...live.keys()], enumerable: true },
     stop: { value: stop },
     reload: { value: reload },
+    memory: { value: memory },
   });
 
   settleHeap(s.settleHeap);
@@ -488,6 +501,11 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   }
   for (const sig of s.stopSignals) process.on(sig, onStopSignal);
   if (s.reloadSignal) process.on(s.reloadSignal, onReloadSignal);
+  if (s.memoryIntervalMs > 0) {
+    // In `timers`: cleared on stop(), and in a new worker (which inherits the master's timers).
+    const t = setInterval(() => publish(diagnostics.preforkMemory, memory), s.memoryIntervalMs).unref();
+    timers.add(t);
+  }
   // The master's heap is built and placed; what it allocates from now on (supervision) is little.
   // Heap placement's address-space reservation would only count against a limit a supervisor sets
   // (native/core/heap-placement.h).

@@ -16,6 +16,8 @@ import { currentPid } from '../runtime/state.js';
  * - `pgforkguard:client:late`   { name, ownerPid, what: 'error' | 'release' | 'sever-failed', message }
  *     something reached a connection after it was dropped (a late error, a release) or could not
  *     be done to it; harmless, logged for whoever is debugging.
+ * - `pgforkguard:prefork:memory` master.memory() ({ at, master, workers, totalPss }), every
+ *     prefork({ memoryIntervalMs }) in the master.
  */
 export const channels = {
   fork: diagnosticsChannel.channel('pgforkguard:fork'),
@@ -24,6 +26,7 @@ export const channels = {
   poolEvict: diagnosticsChannel.channel('pgforkguard:pool:evict'),
   clientDrop: diagnosticsChannel.channel('pgforkguard:client:drop'),
   clientLate: diagnosticsChannel.channel('pgforkguard:client:late'),
+  preforkMemory: diagnosticsChannel.channel('pgforkguard:prefork:memory'),
 };
 
 export function publish(channel: diagnosticsChannel.Channel, message: () => object): void {
@@ -71,7 +74,18 @@ const text: Record<keyof typeof channels, Formatter> = {
       : m.what === 'release'
         ? format('%s: release of a dropped client (opened by pid %d)', m.name, m.ownerPid)
         : format('%s: %s', m.name, m.message),
+  preforkMemory: (m) =>
+    format(
+      'prefork memory: total PSS %s MB; master %s; %s',
+      mb(m.totalPss),
+      m.master ? `PSS ${mb(m.master.pss)} MB` : 'gone',
+      m.workers.map((w: any) => `worker ${w.id} PSS ${mb(w.pss)} MB, Private_Dirty ${mb(w.privateDirty)} MB, shared ${mb(w.shared)} MB`).join('; '),
+    ),
 };
+
+function mb(bytes: number): string {
+  return (bytes / 1048576).toFixed(1);
+}
 
 function ms(v: number | undefined): string {
   return v === undefined ? '?' : v.toFixed(2);
