@@ -4,7 +4,13 @@
 //   node bench/prefork-server.mjs cluster <url> <workers> <stateMB>   (BENCH_SINGLE_THREADED=1: its workers too)
 // Prints JSON lines: { ready: ms, workers: [pids], master, port } once every worker runs the app,
 // then { reloaded: ms } after each SIGHUP's rolling replacement.
+//   BENCH_HANDLER=json40: each request also builds a 40-item JSON body from the state, as a real
+//     handler allocates (bench/soak.mjs); default: the query's one row.
+//   BENCH_V8_FLAGS='--flag ...': set in every worker as it starts (v8.setFlagsFromString), the
+//     same way on both sides, so a flag's effect is measured for cluster too.
 import { createServer } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import pg from 'pg';
 
 const [mode, url, workersArg = '4', stateArg = '150'] = process.argv.slice(2);
@@ -24,11 +30,16 @@ async function loadApp() {
     bytes += 200;
   }
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const json40 = process.env.BENCH_HANDLER === 'json40';
   const server = createServer(async (req, res) => {
-    const n = state.length ? state[Number(req.url.slice(1)) % state.length].id : 0;
+    const at = Number(req.url.slice(1)) || 0;
+    const n = state.length ? state[at % state.length].id : 0;
     try {
       const { rows } = await pool.query('SELECT $1::int AS n', [n]);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(rows[0]));
+      const body = json40
+        ? { n: rows[0].n, items: Array.from({ length: 40 }, (_, k) => ({ ...state[(at + k * 997) % state.length], rank: k })) }
+        : rows[0];
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } catch (err) {
       res.writeHead(500).end(String(err.message));
     }
@@ -44,7 +55,7 @@ if (mode === 'prefork') {
   await new Promise((r) => app.server.listen(0, '127.0.0.1', r));
   const port = app.server.address().port;
   const t0 = performance.now();
-  const master = prefork({ workers: WORKERS, stop: () => app.pool.end() });
+  const master = prefork({ workers: WORKERS, worker: workerFlags, stop: () => app.pool.end() });
   if (!master.isWorker) {
     let ready = 0;
     let reloadStart = 0;
@@ -82,6 +93,15 @@ if (mode === 'prefork') {
     process.exit(0);
   });
 } else {
+  workerFlags();
   const app = await loadApp();
   app.server.listen(Number(process.env.BENCH_PORT), '127.0.0.1');
+}
+
+function workerFlags() {
+  if (process.env.BENCH_V8_FLAGS) setFlagsFromString(process.env.BENCH_V8_FLAGS);
+  // bench/worker-memory.mjs: V8's spaces as this worker counts them, on SIGUSR2.
+  process.on('SIGUSR2', () =>
+    writeFileSync(`/tmp/fg-heap-${process.pid}.json`, JSON.stringify({ at: Date.now(), spaces: getHeapSpaceStatistics(), usage: process.memoryUsage() })),
+  );
 }
