@@ -175,8 +175,24 @@ export function assertCanFork(options: ForkOptions = {}, caller = 'fork()'): voi
         '`node --single-threaded app.js` (it cannot go in NODE_OPTIONS).',
     );
   }
-  const census = threadCensus();
+  const census = settledCensus();
   if (census && census.alive > census.known) refuse('threads', describeExtraThreads(census));
+}
+
+/**
+ * The census, taken again for up to 50 ms while it counts more threads than Node's own: a thread
+ * that is starting or ending (seen once under Node 22 on a loaded CI machine: one thread too many at
+ * an app's first fork, none a moment later) is not one that runs beside the fork. A thread that stays
+ * (an ESM hooks thread, an addon's) is still refused; the wait is paid only then.
+ */
+function settledCensus(): ReturnType<typeof threadCensus> {
+  let census = threadCensus();
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 10 && census && census.alive > census.known; i++) {
+    Atomics.wait(sleeper, 0, 0, 5);
+    census = threadCensus();
+  }
+  return census;
 }
 
 // ---------------------------------------------------------------------------------------------
