@@ -55,7 +55,11 @@ if (mode === 'prefork') {
   await new Promise((r) => app.server.listen(0, '127.0.0.1', r));
   const port = app.server.address().port;
   const t0 = performance.now();
-  const master = prefork({ workers: WORKERS, worker: workerFlags, stop: () => app.pool.end() });
+  // The flags in the master too, before its heap is settled: V8 sets a heap's next limits at a full
+  // collection, so a flag set only in a worker waits for the worker's first one (BENCH_SETTLE=full).
+  if (process.env.BENCH_V8_FLAGS) setFlagsFromString(process.env.BENCH_V8_FLAGS);
+  const settleHeap = process.env.BENCH_SETTLE ?? 'young';
+  const master = prefork({ workers: WORKERS, worker: workerFlags, settleHeap, stop: () => app.pool.end() });
   if (!master.isWorker) {
     let ready = 0;
     let reloadStart = 0;

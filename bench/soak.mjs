@@ -4,7 +4,9 @@
 // node:cluster side by side, each under its own autocannon (16 keep-alive connections) for the
 // whole run. Every `sample` seconds: each server's total PSS (master + workers) and its largest
 // worker's Private_Dirty. At the end: requests/s and p99 of each.
-//   node bench/soak.mjs [--seconds 600] [--sample 30] [--flags '<v8 flags for every worker>'] [--write]
+//   node bench/soak.mjs [--seconds 600] [--sample 30] [--flags '<v8 flags for every worker>'] [--settle young|full|none] [--write]
+// --flags are set in every worker of both (and in prefork's master before it settles its heap);
+// --settle is prefork's settleHeap.
 // --write rewrites docs/soak.json and docs/soak.svg. On a throwaway Postgres (or DATABASE_URL).
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ const arg = (name, fallback) => {
 const SECONDS = Number(arg('seconds', 600));
 const SAMPLE = Number(arg('sample', 30));
 const FLAGS = arg('flags', '');
+const SETTLE = arg('settle', 'young');
 const WRITE = process.argv.includes('--write');
 const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -41,7 +44,7 @@ async function start(mode, url) {
   const port = await freePort();
   const args = mode === 'prefork' ? ['--single-threaded', server] : [server];
   const proc = spawn(process.execPath, [...args, mode, url, '4', '150'], {
-    env: { ...process.env, BENCH_PORT: String(port), BENCH_HANDLER: 'json40', BENCH_V8_FLAGS: FLAGS },
+    env: { ...process.env, BENCH_PORT: String(port), BENCH_HANDLER: 'json40', BENCH_V8_FLAGS: FLAGS, BENCH_SETTLE: SETTLE },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const ready = await new Promise((resolve, reject) => {
@@ -116,6 +119,7 @@ const out = {
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
   seconds: SECONDS,
   flags: FLAGS,
+  settle: SETTLE,
   meanFromSeconds: from,
   summary,
   samples,
