@@ -13,6 +13,7 @@
       "native/core/heap-placement.c",
       "native/core/condvars.c",
       "native/core/sweep.c",
+      "native/core/adopt.c",
       "native/uv/loop-hook.cc",
       "native/uv/async-resend.cc",
       "native/uv/child-watch.cc",

@@ -27,6 +27,7 @@
 #include "../uv/uv-private.h"
 
 extern "C" {
+#include "../core/adopt.h"
 #include "../core/core.h"
 #include "../core/heap-placement.h"
 #include "../core/sweep.h"
@@ -259,6 +260,20 @@ pid_t SystemFork() { return fork(); }
 
 Napi::Value Fork(const Napi::CallbackInfo& info) { return fg_binding_fork(info, SystemFork); }
 
+// forkForAdoption(dnsInFlight, null, keep): fork() whose child the nearest child subreaper adopts
+// (core/adopt.h): a prefork mold's. The pid goes to the report as fork()'s does; no watch, the
+// child is not this process's.
+Napi::Value ForkForAdoption(const Napi::CallbackInfo& info) { return fg_binding_fork(info, fg_fork_for_adoption); }
+
+// childSubreaper(on), sendFd(sock, fd), recvFd(sock): core/adopt.h. 0, an fd, or -errno.
+Napi::Value ChildSubreaper(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fg_set_child_subreaper(info[0].ToBoolean() ? 1 : 0));
+}
+Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fg_send_fd(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value()));
+}
+Napi::Value RecvFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fg_recv_fd(FdArg(info))); }
+
 // placeHeapTogether(): bytes reserved so that V8's next heap pages land together, or -errno
 // (heap-placement.h).
 Napi::Value PlaceHeapTogether(const Napi::CallbackInfo& info) {
@@ -300,7 +315,8 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "ChildWatch",
-                       {InstanceMethod("ref", &ChildHandle::Ref), InstanceMethod("close", &ChildHandle::Close)});
+                       {InstanceMethod("ref", &ChildHandle::Ref), InstanceMethod("close", &ChildHandle::Close),
+                        InstanceMethod("adopt", &ChildHandle::Adopt)});
   }
   explicit ChildHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChildHandle>(info) {}
   ~ChildHandle() override {
@@ -328,6 +344,11 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
  private:
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     if (watch) fg_child_ref(watch, info.Length() > 0 && info[0].ToBoolean());
+    return info.Env().Undefined();
+  }
+  // adopt(pid): watches a child this process did not fork (a prefork mold's, core/adopt.h).
+  Napi::Value Adopt(const Napi::CallbackInfo& info) {
+    if (watch) fg_child_watch_start(watch, info[0].As<Napi::Number>().Int32Value());
     return info.Env().Undefined();
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -372,6 +393,10 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("fork", Napi::Function::New(env, Fork));
+  exports.Set("forkForAdoption", Napi::Function::New(env, ForkForAdoption));
+  exports.Set("childSubreaper", Napi::Function::New(env, ChildSubreaper));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("placeHeapTogether", Napi::Function::New(env, PlaceHeapTogether));
   exports.Set("releaseHeapReservation", Napi::Function::New(env, ReleaseHeapReservation));
   exports.Set("heapReserved", Napi::Function::New(env, HeapReserved));

@@ -47,18 +47,21 @@ export interface PreforkMemory {
   at: number;
   master: ProcessMemory | undefined;
   workers: WorkerMemory[];
-  /** The PSS of the master and every worker: what they hold together (bytes). */
+  /** The mold new workers are forked from after a refork (mold.ts), while there is one. */
+  mold?: ProcessMemory;
+  /** The PSS of the master, every worker and the mold: what they hold together (bytes). */
   totalPss: number;
 }
 
 /** Reads the master's memory and each worker's (a worker gone meanwhile is left out). */
-export function preforkMemory(workers: Array<{ id: number; pid: number }>): PreforkMemory {
+export function preforkMemory(workers: Array<{ id: number; pid: number }>, moldPid = 0): PreforkMemory {
   const master = processMemory(process.pid);
   const out: WorkerMemory[] = [];
   for (const w of workers) {
     const m = w.pid > 0 ? processMemory(w.pid) : undefined;
     if (m) out.push({ id: w.id, ...m });
   }
-  const totalPss = (master?.pss ?? 0) + out.reduce((sum, w) => sum + w.pss, 0);
-  return { at: Date.now(), master, workers: out, totalPss };
+  const mold = moldPid > 0 ? processMemory(moldPid) : undefined;
+  const totalPss = (master?.pss ?? 0) + (mold?.pss ?? 0) + out.reduce((sum, w) => sum + w.pss, 0);
+  return { at: Date.now(), master, workers: out, ...(mold ? { mold } : {}), totalPss };
 }

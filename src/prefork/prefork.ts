@@ -4,16 +4,17 @@
 // them one at a time on reload. What runs in a worker is src/prefork-worker.ts; this file is the
 // master.
 import { EventEmitter } from 'node:events';
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, PreforkError, describe } from '../shared/errors.js';
-import { assertCanFork, fork, waitpid } from '../runtime/fork.js';
+import { adoptChild, assertCanFork, fork, waitpid } from '../runtime/fork.js';
+import { currentPid } from '../runtime/state.js';
 import { native } from '../seams/addon.js';
 import { activeHandles, handleFd } from '../seams/node.js';
-import { becomeWorker, type WorkerInfo } from './worker.js';
+import { becomeWorker, workerInfo, type WorkerInfo } from './worker.js';
 import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
-import { MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
+import { type ChannelEnds, MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
 import { monotonicUsec, systemdNotifier } from './systemd.js';
 import { type PreforkMemory, preforkMemory } from './memory.js';
 import { channels as diagnostics, publish } from '../shared/diagnostics.js';
@@ -48,6 +49,10 @@ export interface PreforkOptions {
   /** Publishes master.memory() on the 'pgforkguard:prefork:memory' diagnostics channel this often
    * (default 0: never). The timer does not keep the master alive. */
   memoryIntervalMs?: number;
+  /** Reforking (mold.ts): once a worker has served `afterRequests` HTTP requests, it becomes the
+   * mold every worker is then forked from, so that they share its warm heap. master.refork() does
+   * the same on demand. */
+  refork?: { afterRequests?: number };
 }
 
 export interface WorkerEvent {
@@ -67,6 +72,11 @@ export interface Master extends EventEmitter {
   reload(): Promise<void>;
   /** The master's and each worker's memory now, as the kernel counts it (PSS, Private_Dirty, shared). */
   memory(): PreforkMemory;
+  /** Promotes a warm worker (the oldest ready one) to be the mold, then replaces every worker, one at
+   * a time, with one forked from it; never fewer than workers-1 serve meanwhile (mold.ts). */
+  refork(): Promise<void>;
+  /** The mold's pid while there is one. */
+  readonly mold: number | undefined;
 }
 
 const DEFAULTS = {
@@ -79,8 +89,45 @@ const DEFAULTS = {
   stopSignals: ['SIGTERM', 'SIGINT'] as NodeJS.Signals[],
   reloadSignal: 'SIGHUP' as NodeJS.Signals | null,
   memoryIntervalMs: 0,
+  /** 0: no refork but master.refork()'s. */
+  reforkAfterRequests: 0,
 };
 type Settings = typeof DEFAULTS & { workers: number; worker?: PreforkOptions['worker']; stop?: PreforkOptions['stop'] };
+
+/** The master's ends of one worker's control channel and handoff socket (channel.ts, mold.ts). */
+interface Link {
+  channel: Socket;
+  handoff: number;
+}
+
+/** The mold (mold.ts), as the master sees it. */
+interface Mold {
+  pid: number;
+  link: Link;
+  /** It has stopped serving and forks on order. */
+  molded: boolean;
+  /** Its replies, to whoever waits for them; each waiter gets undefined if the mold goes first. */
+  waiters: Set<(msg: MoldReply | undefined) => void>;
+}
+
+interface MoldReply {
+  molded?: number;
+  moldFailed?: number;
+  forked?: number;
+  forkFailed?: number;
+  child?: number;
+  why?: string;
+}
+
+/** The parent of `pid` as the kernel has it now, or 0 if it cannot be read. */
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) || 0;
+  } catch {
+    return 0;
+  }
+}
 
 /** One place a worker runs in: its id, and the process holding it now. */
 interface Slot {
@@ -103,7 +150,7 @@ function checkOptions(options: unknown): Settings {
     throw new InvalidArgumentError(`prefork(options): options must be an object like { workers: 4 }, got ${describe(options)}.`);
   }
   const o = (options ?? {}) as Record<string, unknown>;
-  const known = new Set(['workers', 'worker', 'stop', ...Object.keys(DEFAULTS)]);
+  const known = new Set(['workers', 'worker', 'stop', 'refork', ...Object.keys(DEFAULTS).filter((k) => k !== 'reforkAfterRequests')]);
   for (const key of Object.keys(o)) {
     if (!known.has(key)) {
       throw new InvalidArgumentError(`prefork(options): unknown option '${key}'; known are ${[...known].join(', ')}.`);
@@ -133,6 +180,13 @@ function checkOptions(options: unknown): Settings {
       );
     }
     s.settleHeap = o.settleHeap as SettleHeap;
+  }
+  if (o.refork !== undefined) {
+    const r = o.refork as Record<string, unknown> | null;
+    if (r === null || typeof r !== 'object' || Object.keys(r).some((k) => k !== 'afterRequests')) {
+      throw new InvalidArgumentError(`prefork(options): options.refork must be an object like { afterRequests: 10000 }, got ${describe(o.refork)}.`);
+    }
+    if (r.afterRequests !== undefined) s.reforkAfterRequests = positiveInt('refork.afterRequests', r.afterRequests, 1);
   }
   if (o.stopSignals !== undefined) {
     if (!Array.isArray(o.stopSignals) || o.stopSignals.some((x) => typeof x !== 'string')) {
@@ -230,6 +284,11 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   const timers = new Set<NodeJS.Timeout>();
   let stopping: Promise<void> | undefined;
   let reloading: Promise<void> | undefined;
+  let reforking: Promise<void> | undefined;
+  let autoReforked = false;
+  const links = new Map<number, Link>(); // pid -> the master's ends of that worker's channel and handoff
+  let mold: Mold | undefined;
+  let adopting = 0; // forks from the mold under way: the master is a child subreaper while > 0
   const notify = systemdNotifier();
   let announced = false; // READY=1 sent: once every first worker was ready
 
@@ -250,7 +309,17 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     } catch {
       return;
     }
-    if ((msg as { ready?: unknown } | null)?.ready !== slot.id || slot.pid !== pid || slot.ready) return;
+    if (mold?.pid === pid) {
+      for (const w of [...mold.waiters]) w(msg as MoldReply);
+      return;
+    }
+    const said = msg as { ready?: unknown; warm?: unknown } | null;
+    if (said?.warm === slot.id && slot.pid === pid && slot.ready && s.reforkAfterRequests > 0 && !autoReforked) {
+      autoReforked = true;
+      reforkFrom(pid).catch((err) => process.emitWarning(`pg-forkguard prefork: ${(err as Error).message}`, { code: 'FORKGUARD_REFORK_FAILED' }));
+      return;
+    }
+    if (said?.ready !== slot.id || slot.pid !== pid || slot.ready) return;
     slot.ready = true;
     clearTimeout(slot.readyTimer);
     master.emit('ready', { id: slot.id, pid, ms: Date.now() - slot.startedAt });
@@ -263,7 +332,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     cb?.(true);
   };
 
-  const hear = (slot: Slot, pid: number, fd: number): void => {
+  const hear = (slot: Slot, pid: number, fd: number): Socket => {
     const channel = endSocket(fd);
     channels.add(channel);
     channel.on('close', () => channels.delete(channel));
@@ -273,28 +342,44 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
       'data',
       lineReader(MAX_LINE, (line) => onMessage(slot, pid, line), () => channel.destroy()),
     );
+    return channel;
   };
 
   /** Forks the worker for `slot`. In the child this returns (after becoming the worker) true. */
   const spawn = (slot: Slot): boolean => {
     const ends = openChannel();
-    let pid: number;
+    let hand: ChannelEnds;
     try {
-      // The worker keeps its end of the channel; the sweep neutralises every other inherited
-      // connection (the master's ends of the other workers' channels among them).
-      pid = fork({ keep: [ends.worker] });
+      hand = openChannel();
     } catch (err) {
       closeEnd(ends.master);
       closeEnd(ends.worker);
       throw err;
     }
+    let pid: number;
+    try {
+      // The worker keeps its end of the channel and of its handoff socket; the sweep neutralises
+      // every other inherited connection (the master's ends of the other workers' among them).
+      pid = fork({ keep: [ends.worker, hand.worker] });
+    } catch (err) {
+      for (const fd of [ends.master, ends.worker, hand.master, hand.worker]) closeEnd(fd);
+      throw err;
+    }
     if (pid === 0) {
       closeEnd(ends.master);
-      enterWorker(slot.id, ends.worker);
+      closeEnd(hand.master);
+      enterWorker(slot.id, ends.worker, hand.worker);
       return true;
     }
     closeEnd(ends.worker);
-    hear(slot, pid, ends.master);
+    closeEnd(hand.worker);
+    enlist(slot, pid, ends.master, hand.master);
+    return false;
+  };
+
+  /** The master's side of a new worker, forked here or by the mold: it holds `slot` from now. */
+  const enlist = (slot: Slot, pid: number, channelFd: number, handoffFd: number): void => {
+    links.set(pid, { channel: hear(slot, pid, channelFd), handoff: handoffFd });
     slot.pid = pid;
     slot.startedAt = Date.now();
     slot.ready = false;
@@ -310,11 +395,21 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     // A tick later: the first generation is forked inside prefork(), before anyone can listen.
     process.nextTick(() => master.emit('start', { id: slot.id, pid }));
     void waitpid(pid).then((status) => onExit(slot, pid, status.code, status.signal));
-    return false;
   };
 
   const onExit = (slot: Slot, pid: number, code: number | null, signal: string | null): void => {
     live.delete(pid);
+    const link = links.get(pid);
+    links.delete(pid);
+    if (link) closeEnd(link.handoff);
+    if (mold?.pid === pid) {
+      // The mold is gone: workers are forked by the master again, and whoever waited on it learns so.
+      const m = mold;
+      mold = undefined;
+      for (const w of [...m.waiters]) w(undefined);
+      master.emit('exit', { id: slot.id, pid, code, signal, expected: stopping !== undefined, mold: true });
+      return;
+    }
     const current = slot.pid === pid;
     const expected = stopping !== undefined || !current;
     master.emit('exit', { id: slot.id, pid, code, signal, expected });
@@ -344,6 +439,17 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   // A respawn that cannot fork (the process limit, no fds) is retried with the same backoff, as if
   // the worker had died at once: the master never throws from a timer.
   const respawn = (slot: Slot): void => {
+    if (mold?.molded) {
+      void spawnFromMold(slot).then((ok) => {
+        // The mold could not: the master forks it, in a fresh macrotask as any respawn.
+        if (!ok && !stopping && slot.pid === 0) later(0, () => !stopping && slot.pid === 0 && respawnHere(slot));
+      });
+      return;
+    }
+    respawnHere(slot);
+  };
+
+  const respawnHere = (slot: Slot): void => {
     try {
       spawn(slot);
     } catch (err) {
@@ -385,7 +491,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   };
 
   /** Becomes a worker: nothing of the master's role survives in this process. */
-  const enterWorker = (id: number, channelFd: number): void => {
+  const enterWorker = (id: number, channelFd: number, handoffFd: number): void => {
     role = 'worker';
     for (const t of timers) clearTimeout(t);
     timers.clear();
@@ -395,8 +501,152 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     // a worker must not hold them, or those workers would not see the master go.
     for (const c of channels) c.destroy();
     channels.clear();
+    for (const l of links.values()) closeEnd(l.handoff);
+    links.clear();
+    mold = undefined;
     master.removeAllListeners();
-    becomeWorker({ id, channelFd, listeners, worker: s.worker, stop: s.stop });
+    becomeWorker({
+      id,
+      channelFd,
+      handoffFd,
+      listeners,
+      worker: s.worker,
+      stop: s.stop,
+      warmAfterRequests: s.reforkAfterRequests,
+      settleHeap: s.settleHeap,
+    });
+  };
+
+  // -------------------------------------------------------------------------------------------
+  // Reforking (mold.ts).
+
+  /** Sends `order` to the mold and resolves with its first reply that `wanted` accepts, or
+   * undefined if the mold goes or `ms` pass first. */
+  const ask = (m: Mold, order: object, wanted: (r: MoldReply) => boolean, ms: number): Promise<MoldReply | undefined> =>
+    new Promise((resolve) => {
+      const done = (r: MoldReply | undefined): void => {
+        if (r !== undefined && !wanted(r)) return;
+        m.waiters.delete(done);
+        clearTimeout(t);
+        timers.delete(t);
+        resolve(r);
+      };
+      const t = later(ms, () => done(undefined));
+      m.waiters.add(done);
+      if (!m.link.channel.destroyed) m.link.channel.write(`${JSON.stringify(order)}\n`);
+    });
+
+  const adopt = (on: boolean): void => {
+    adopting += on ? 1 : -1;
+    if ((on && adopting === 1) || (!on && adopting === 0)) native.childSubreaper(on);
+  };
+
+  /** Has the mold fork the worker for `slot`; resolves true once that worker is ready, false if it
+   * could not be forked or died before it was ready. */
+  const spawnFromMold = async (slot: Slot): Promise<boolean> => {
+    const m = mold;
+    if (!m?.molded || stopping) return false;
+    let ends: ChannelEnds;
+    let hand: ChannelEnds;
+    try {
+      ends = openChannel();
+    } catch {
+      return false;
+    }
+    try {
+      hand = openChannel();
+    } catch {
+      closeEnd(ends.master);
+      closeEnd(ends.worker);
+      return false;
+    }
+    const sent = native.sendFd(m.link.handoff, ends.worker) === 0 && native.sendFd(m.link.handoff, hand.worker) === 0;
+    closeEnd(ends.worker);
+    closeEnd(hand.worker);
+    // A child subreaper until the mold has answered: the new worker, orphaned at birth, is adopted
+    // here (native/core/adopt.h).
+    adopt(true);
+    const reply = sent
+      ? await ask(m, { fork: slot.id }, (r) => r.forked === slot.id || r.forkFailed === slot.id, s.readyTimeoutMs)
+      : undefined;
+    adopt(false);
+    const pid = reply?.forked === slot.id ? Number(reply.child) : 0;
+    // Taken on the kernel's word, not the mold's: the pid must be this process's child.
+    if (!(pid > 0) || stopping || slot.pid !== 0 || parentOf(pid) !== currentPid()) {
+      if (reply?.forkFailed !== undefined) {
+        process.emitWarning(`pg-forkguard prefork: the mold could not fork worker ${slot.id}: ${reply.why}`, { code: 'FORKGUARD_WORKER_SPAWN_FAILED' });
+      }
+      if (pid > 0 && parentOf(pid) === currentPid()) kill(pid, 'SIGKILL');
+      closeEnd(ends.master);
+      closeEnd(hand.master);
+      return false;
+    }
+    adoptChild(pid);
+    const ready = new Promise<boolean>((resolve) => (slot.onReady = resolve));
+    enlist(slot, pid, ends.master, hand.master);
+    return ready;
+  };
+
+  /** Makes the worker `pid` (else the oldest ready one) the mold, and replaces every worker with one
+   * forked from it: the mold's own slot first (the one slot not served meanwhile), then each other
+   * slot with its successor ready before its worker stops, as reload() does. */
+  const reforkFrom = (pid?: number): Promise<void> => {
+    if (stopping) return Promise.reject(new PreforkError('ERR_FORKGUARD_PREFORK_STOPPED', 'refork(): the master is stopping.'));
+    if (reforking) return reforking;
+    if (reloading) {
+      return Promise.reject(new PreforkError('ERR_FORKGUARD_PREFORK_BUSY', 'refork(): a reload is under way; refork once it has finished.'));
+    }
+    reforking = (async () => {
+      const ready = slots.filter((x) => x.ready && x.pid > 0 && (pid === undefined || x.pid === pid));
+      const slot = ready.sort((a, b) => a.startedAt - b.startedAt)[0];
+      const link = slot && links.get(slot.pid);
+      if (!slot || !link) {
+        throw new PreforkError('ERR_FORKGUARD_PREFORK_REFORK_FAILED', 'refork(): no worker is ready to become the mold; try again once one is.');
+      }
+      const old = mold;
+      const next: Mold = { pid: slot.pid, link, molded: false, waiters: new Set() };
+      // Its slot is free from now: the mold serves no more, and its exit is the mold's (onExit).
+      mold = next;
+      slot.pid = 0;
+      slot.ready = false;
+      clearTimeout(slot.readyTimer);
+      master.emit('refork', { id: slot.id, pid: next.pid });
+      const molded = await ask(next, { mold: true }, (r) => r.molded !== undefined || r.moldFailed !== undefined, s.stopTimeoutMs + s.readyTimeoutMs);
+      const fail = (why: string): never => {
+        // Back to forking from the master: this mold goes, and the free slots fill from here.
+        if (mold === next) {
+          mold = old;
+          void stopWorker(next.pid);
+        }
+        for (const x of slots) if (x.pid === 0 && !stopping) scheduleRespawn(x);
+        throw new PreforkError('ERR_FORKGUARD_PREFORK_REFORK_FAILED', `refork(): ${why}; workers are forked by the ${mold ? 'previous mold' : 'master'} again.`);
+      };
+      if (molded?.molded === undefined) fail(molded ? `the mold could not settle (${molded.why})` : 'the worker died or did not stop serving in time');
+      next.molded = true;
+      if (old) void stopWorker(old.pid);
+      master.emit('mold', { id: slot.id, pid: next.pid });
+      for (const x of [slot, ...slots.filter((y) => y !== slot)]) {
+        if (stopping) break;
+        const before = x.pid;
+        clearTimeout(x.respawnTimer);
+        if (before > 0) {
+          // Its successor holds the slot from its fork on; the worker it replaces stops once it is ready.
+          x.pid = 0;
+          x.ready = false;
+        }
+        if (!(await spawnFromMold(x))) {
+          if (before > 0 && live.has(before) && x.pid === 0) {
+            x.pid = before; // the old worker keeps serving
+            x.ready = true;
+          }
+          fail(`the new worker ${x.id} could not be forked from the mold or died before it was ready`);
+        }
+        if (before > 0) void stopWorker(before);
+      }
+    })().finally(() => {
+      reforking = undefined;
+    });
+    return reforking;
   };
 
   const stop = (): Promise<void> => {
@@ -412,6 +662,8 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const c of channels) c.destroy();
+      for (const l of links.values()) closeEnd(l.handoff);
+      links.clear();
       for (const l of listeners) {
         try {
           closeSync(l.fd);
@@ -428,6 +680,9 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   const reload = (): Promise<void> => {
     if (stopping) return Promise.reject(new PreforkError('ERR_FORKGUARD_PREFORK_STOPPED', 'reload(): the master is stopping.'));
     if (reloading) return reloading;
+    if (reforking) {
+      return Promise.reject(new PreforkError('ERR_FORKGUARD_PREFORK_BUSY', 'reload(): a refork is under way; reload once it has finished.'));
+    }
     notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}\nSTATUS=reloading`);
     reloading = (async () => {
       for (const slot of slots) {
@@ -455,6 +710,12 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
         }
         if (old > 0) void stopWorker(old);
       }
+      // A reload starts over from the master's heap: the mold has no worker left to make.
+      if (mold && !stopping) {
+        const m = mold;
+        mold = undefined;
+        void stopWorker(m.pid);
+      }
     })().finally(() => {
       reloading = undefined;
       // Replaced or not, the workers serving now are ready: systemd's reload ends either way.
@@ -471,21 +732,27 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   };
 
   // Every process holding a slot, a worker that is stopping included: it still holds its memory.
-  const memory = (): PreforkMemory => preforkMemory([...live].map(([pid, slot]) => ({ id: slot.id, pid })));
+  const memory = (): PreforkMemory =>
+    preforkMemory(
+      [...live].filter(([pid]) => pid !== mold?.pid).map(([pid, slot]) => ({ id: slot.id, pid })),
+      mold?.pid,
+    );
 
   Object.defineProperties(master, {
     isWorker: { value: false, enumerable: true },
-    workers: { get: () => [...live.keys()], enumerable: true },
+    workers: { get: () => [...live.keys()].filter((pid) => pid !== mold?.pid), enumerable: true },
     stop: { value: stop },
     reload: { value: reload },
     memory: { value: memory },
+    refork: { value: () => reforkFrom() },
+    mold: { get: () => mold?.pid, enumerable: true },
   });
 
   settleHeap(s.settleHeap);
   stopAccepting(listeners);
   try {
     for (const slot of slots) {
-      if (spawn(slot)) return { isWorker: true, id: slot.id };
+      if (spawn(slot)) return workerInfo;
     }
   } catch (err) {
     // A fork that failed (the process limit, no fds): the workers made so far go, and the app gets

@@ -292,6 +292,27 @@ let reportModuleLoaded = false;
  * neutralised. It ends through process.exit(), when its loop drains, or on an uncaught error.
  */
 export function fork(options?: ForkOptions): number {
+  return forkProcess(options, false);
+}
+
+/**
+ * fork() for a prefork mold (src/prefork/mold.ts): the child is handed to the nearest child
+ * subreaper, the master, and is not this process's child (native/core/adopt.h). Returns its pid, or
+ * 0 in the child.
+ */
+export function forkForAdoption(options: ForkOptions): number {
+  return forkProcess(options, true);
+}
+
+/** Watches `pid`, a child this process did not fork but was handed (a mold's, native/core/adopt.h):
+ * from here waitpid(pid) works for it as for fork()'s own. */
+export function adoptChild(pid: number): void {
+  const child = newChild();
+  child.watch.adopt(pid);
+  children.set(pid, child);
+}
+
+function forkProcess(options: ForkOptions | undefined, forAdoption: boolean): number {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new InvalidArgumentError(`fork(options): options must be an object like { unsafe: true }, got ${describe(options)}.`);
   }
@@ -316,7 +337,8 @@ export function fork(options?: ForkOptions): number {
   const slots = facts!.forkReport;
   // Asked now: after the fork even a getter's call writes pages (its frame, its feedback).
   const publishing = channels.fork.hasSubscribers;
-  native.fork(dnsRequestsInFlight(), child.watch, keep);
+  if (forAdoption) native.forkForAdoption(dnsRequestsInFlight(), null, keep);
+  else native.fork(dnsRequestsInFlight(), child.watch, keep);
   // From here in the parent, while the child shares every page, each page written is a copy-on-write
   // fault (native/uv/fork.h): reads of the report, one table entry, functions called only when needed.
   const pid = report[slots.pid]!;
@@ -340,8 +362,10 @@ export function fork(options?: ForkOptions): number {
           : 'the system call failed';
     throw new ForkFailedError(errno, what);
   }
-  // The watch is running (the addon started it): the child is in the table from here.
-  children.set(pid, child);
+  // The watch is running (the addon started it): the child is in the table from here. A child
+  // made for adoption is not ours: its watch goes.
+  if (forAdoption) child.watch.close();
+  else children.set(pid, child);
   if (report[slots.quiesced] === 0) {
     process.emitWarning(
       `pg-forkguard: fork() went ahead after ${facts!.limits.quiesceTimeoutMs} ms with threadpool work still running ` +

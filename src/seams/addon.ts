@@ -28,6 +28,8 @@ export interface NativeFacts {
  * (native/uv/child-watch.h). */
 export interface ChildWatch {
   ref(on: boolean): void;
+  /** Starts watching a child this process was handed rather than forked (native/core/adopt.h). */
+  adopt(pid: number): void;
   close(): void;
 }
 
@@ -62,6 +64,14 @@ export interface Binding {
   /** Forks: the pid and errno go to the report (facts.report), not back as a value; starts `watch` in the parent. */
   /** keep: the fds the child's sweep of inherited sockets leaves alone, or null for no sweep. */
   fork(dnsInFlight: number, watch: ChildWatch, keep: Int32Array | null): void;
+  /** fork() whose child the nearest child subreaper adopts (native/core/adopt.h): a prefork mold's. */
+  forkForAdoption(dnsInFlight: number, watch: null, keep: Int32Array | null): void;
+  /** PR_SET_CHILD_SUBREAPER on or off: 0 or -errno. */
+  childSubreaper(on: boolean): number;
+  /** One fd over a unix stream socket (SCM_RIGHTS), never blocking: 0 or -errno. */
+  sendFd(sock: number, fd: number): number;
+  /** The fd waiting on a unix stream socket, close-on-exec, or -errno (-EAGAIN: none). */
+  recvFd(sock: number): number;
   /** Reserves where V8's heap hints fall, so its next pages land together (native/core/heap-placement.h): bytes reserved, or -errno. */
   placeHeapTogether(): number;
   /** Lets go of the threadpool threads the last fork() keeps parked until the loop runs. */
