@@ -8,6 +8,7 @@
 //     handler allocates (bench/soak.mjs); default: the query's one row.
 //   BENCH_V8_FLAGS='--flag ...': set in every worker as it starts (v8.setFlagsFromString), the
 //     same way on both sides, so a flag's effect is measured for cluster too.
+//   BENCH_REFORK_AFTER=N: prefork's refork: { afterRequests: N } (prints { mold: pid } when it happens).
 import { createServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
@@ -59,7 +60,14 @@ if (mode === 'prefork') {
   // collection, so a flag set only in a worker waits for the worker's first one (BENCH_SETTLE=full).
   if (process.env.BENCH_V8_FLAGS) setFlagsFromString(process.env.BENCH_V8_FLAGS);
   const settleHeap = process.env.BENCH_SETTLE ?? 'young';
-  const master = prefork({ workers: WORKERS, worker: workerFlags, settleHeap, stop: () => app.pool.end() });
+  const reforkAfter = Number(process.env.BENCH_REFORK_AFTER ?? 0);
+  const master = prefork({
+    workers: WORKERS,
+    worker: workerFlags,
+    settleHeap,
+    stop: () => app.pool.end(),
+    ...(reforkAfter > 0 ? { refork: { afterRequests: reforkAfter } } : {}),
+  });
   if (!master.isWorker) {
     let ready = 0;
     let reloadStart = 0;
@@ -69,6 +77,7 @@ if (mode === 'prefork') {
       if (reloadStart && ready === 2 * WORKERS) print({ reloaded: performance.now() - reloadStart });
     });
     process.on('SIGHUP', () => (reloadStart = performance.now()));
+    master.on('mold', ({ pid }) => print({ mold: pid, at: performance.now() - t0 }));
   }
 } else if (cluster.isPrimary) {
   const t0 = performance.now();

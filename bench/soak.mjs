@@ -4,12 +4,16 @@
 // node:cluster side by side, each under its own autocannon (16 keep-alive connections) for the
 // whole run. Every `sample` seconds: each server's total PSS (master + workers) and its largest
 // worker's Private_Dirty. At the end: requests/s and p99 of each.
-//   node bench/soak.mjs [--seconds 600] [--sample 30] [--flags '<v8 flags for every worker>'] [--settle young|full|none] [--write]
+//   node bench/soak.mjs [--seconds 600] [--sample 30] [--flags '<v8 flags for every worker>'] [--settle young|full|none]
+//                       [--modes prefork,refork,cluster] [--refork-after 2000] [--write]
+// 'refork' is prefork() with refork: { afterRequests } (src/prefork/mold.ts): its mold counts in its
+// total PSS. Every process is found anew at each sample (the master's children), since a refork
+// replaces every worker.
 // --flags are set in every worker of both (and in prefork's master before it settles its heap);
 // --settle is prefork's settleHeap.
 // --write rewrites docs/soak.json and docs/soak.svg. On a throwaway Postgres (or DATABASE_URL).
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -25,6 +29,8 @@ const SAMPLE = Number(arg('sample', 30));
 const FLAGS = arg('flags', '');
 const SETTLE = arg('settle', 'young');
 const WRITE = process.argv.includes('--write');
+const MODES = arg('modes', 'prefork,refork,cluster').split(',');
+const REFORK_AFTER = Number(arg('refork-after', 2000));
 const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MB = 1024 * 1024;
@@ -40,11 +46,30 @@ function rollup(pid) {
   return out;
 }
 
+// Every process a master has now: prefork's workers (and mold), or cluster's.
+function childrenOf(pid) {
+  const out = new Set();
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ')) if (c.trim()) out.add(Number(c));
+    }
+  } catch {}
+  return [...out];
+}
+
 async function start(mode, url) {
   const port = await freePort();
-  const args = mode === 'prefork' ? ['--single-threaded', server] : [server];
-  const proc = spawn(process.execPath, [...args, mode, url, '4', '150'], {
-    env: { ...process.env, BENCH_PORT: String(port), BENCH_HANDLER: 'json40', BENCH_V8_FLAGS: FLAGS, BENCH_SETTLE: SETTLE },
+  const forked = mode === 'cluster' ? 'cluster' : 'prefork';
+  const args = forked === 'prefork' ? ['--single-threaded', server] : [server];
+  const proc = spawn(process.execPath, [...args, forked, url, '4', '150'], {
+    env: {
+      ...process.env,
+      BENCH_PORT: String(port),
+      BENCH_HANDLER: 'json40',
+      BENCH_V8_FLAGS: FLAGS,
+      BENCH_SETTLE: SETTLE,
+      BENCH_REFORK_AFTER: mode === 'refork' ? String(REFORK_AFTER) : '0',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const ready = await new Promise((resolve, reject) => {
@@ -70,13 +95,14 @@ const load = (port, seconds) =>
 
 const db = process.env.DATABASE_URL ? null : await startPostgres({ log: () => {} });
 const url = process.env.DATABASE_URL ?? db.tcpUrl;
-const servers = [await start('prefork', url), await start('cluster', url)];
+const servers = [];
+for (const mode of MODES) servers.push(await start(mode, url));
 await sleep(10_000); // idle: the t = 0 figure
 const samples = [];
 const sample = (t) => {
   const row = { t };
   for (const s of servers) {
-    const workers = s.ready.workers.map(rollup);
+    const workers = childrenOf(s.ready.master).map(rollup);
     row[s.mode] = {
       totalPssMB: rollup(s.ready.master).pss + workers.reduce((a, w) => a + w.pss, 0),
       maxPrivateDirtyMB: Math.max(...workers.map((w) => w.privateDirty)),
@@ -109,17 +135,22 @@ servers.forEach((s, i) => {
     errors: results[i].errors + results[i].non2xx,
   };
 });
-summary.ratio = {
-  meanPss: summary.prefork.meanPssMB / summary.cluster.meanPssMB,
-  requestsPerSec: summary.prefork.requestsPerSec / summary.cluster.requestsPerSec,
-  p99: summary.prefork.p99Ms / summary.cluster.p99Ms,
-};
+summary.ratio = {};
+for (const mode of MODES.filter((m) => m !== 'cluster' && summary.cluster)) {
+  summary.ratio[mode] = {
+    meanPss: summary[mode].meanPssMB / summary.cluster.meanPssMB,
+    requestsPerSec: summary[mode].requestsPerSec / summary.cluster.requestsPerSec,
+    p99: summary[mode].p99Ms / summary.cluster.p99Ms,
+  };
+}
 const out = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
   seconds: SECONDS,
   flags: FLAGS,
   settle: SETTLE,
+  modes: MODES,
+  reforkAfterRequests: REFORK_AFTER,
   meanFromSeconds: from,
   summary,
   samples,
@@ -131,7 +162,12 @@ if (WRITE) {
   writeFileSync(
     new URL('../docs/soak.svg', import.meta.url),
     lineChart(
-      { title: 'Total PSS under load: prefork() against node:cluster (4 workers, 150 MB state)', xLabel: 'minutes', yLabel: 'MB', series: [series('prefork', '#2a7'), series('cluster', '#c54')] },
+      {
+        title: 'Total PSS under load: prefork() against node:cluster (4 workers, 150 MB state)',
+        xLabel: 'minutes',
+        yLabel: 'MB',
+        series: MODES.map((m) => series(m, { prefork: '#2a7', refork: '#27c', cluster: '#c54' }[m] ?? '#888')),
+      },
       `bench/soak.mjs, ${out.date.slice(0, 10)}, ${out.machine.cores} cores, Node ${out.machine.node}${FLAGS ? `, flags ${FLAGS}` : ''}`,
     ),
   );

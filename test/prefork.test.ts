@@ -172,6 +172,11 @@ describe('prefork(): bad input', () => {
     expect(m['options not an object'].name).toBe('InvalidArgumentError');
     expect(m['settleHeap true'].message).toMatch(/options\.settleHeap must be one of 'young', 'full', 'none', got boolean true/);
     expect(m['memoryIntervalMs -1'].message).toMatch(/options\.memoryIntervalMs must be an integer >= 0/);
+    expect(m['refork 1000'].message).toMatch(/options\.refork must be an object like \{ afterRequests: 10000 \}, got number 1000/);
+    expect(m['refork.afterRequests 0'].message).toMatch(/options\.refork\.afterRequests must be an integer >= 1/);
+    expect(m['refork unknown key'].name).toBe('InvalidArgumentError');
+    expect(m.reforkNoneReady).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_REFORK_FAILED' });
+    expect(m.reforkNoneReady.message).toMatch(/no worker is ready to become the mold/);
     expect(m.twice).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_TWICE' });
     expect(run.results['in-worker']).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_IN_WORKER' });
     const plain = await runFixture('prefork/bad-input.mjs', { nodeArgs: [] });
@@ -202,6 +207,68 @@ describe('master.memory()', () => {
     expect(published).toMatchObject({ master: { pid: now.master.pid }, workers: expect.any(Array) });
     expect(published.workers).toHaveLength(2);
     expect(afterStop.workers).toEqual([]);
+  });
+});
+
+describe('reforking', () => {
+  // Who answered a probe of 40 new connections: { pid, ppid, id, servedAtFork } per process.
+  type Answer = { pid: number; ppid: number; id: number; servedAtFork: number };
+  it('master.refork(): the workers are forked from a warm worker, are the master\'s children, and no request fails meanwhile; a mold that dies hands forking back to the master', async () => {
+    const run = await runFixture('prefork/refork.mjs', { args: ['manual'], env: { DATABASE_URL: inject('pg').tcpUrl }, timeoutMs: 90_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const r = run.results.master;
+    expect(r.error, r.error).toBeUndefined();
+    // Before: forked by the master, whose heap served nothing.
+    expect(r.before.answered.map((a: Answer) => a.servedAtFork)).toEqual([0, 0]);
+    // After: both slots forked from the mold (a first-generation worker that had served requests),
+    // each a child of the master, not of the mold; every request of the keep-alive load answered.
+    const mold = r.after.mold;
+    expect(r.before.workers).toContain(mold);
+    expect(r.after.workers).not.toContain(mold);
+    expect(r.after.answered.map((a: Answer) => a.id)).toEqual([0, 1]);
+    for (const a of r.after.answered as Answer[]) {
+      expect(a.ppid).toBe(r.master);
+      expect(a.servedAtFork).toBeGreaterThan(0);
+      expect(r.before.workers).not.toContain(a.pid);
+    }
+    expect(r.after.failures).toBe(0);
+    // Each on a Postgres session of its own: the mold's pool connections were dropped in them (the
+    // guard's work, as after any fork), and each opened its own.
+    const backends = [...r.before.answered, ...r.after.answered].map((a: Answer & { backend: number }) => a.backend);
+    expect(new Set(backends).size).toBe(4);
+    const reforkEvents = r.events.filter((e: any) => ['refork', 'mold'].includes(e.e)).map((e: any) => [e.e, e.pid]);
+    expect(reforkEvents).toEqual([['refork', mold], ['mold', mold]]);
+    // The mold counts in memory(): not as a worker.
+    expect(r.memory.mold.pid).toBe(mold);
+    expect(r.memory.workers.map((w: any) => w.pid).sort()).toEqual([...r.after.workers].sort());
+    expect(r.memory.totalPss).toBe(r.memory.master.pss + r.memory.mold.pss + r.memory.workers.reduce((n: number, w: any) => n + w.pss, 0));
+    // A worker forked by the mold dies: the master reaps it (its signal, as for any worker), and its
+    // successor comes from the mold again.
+    expect(r.killed.exit).toMatchObject({ signal: 'SIGKILL', code: null, expected: false });
+    const successor = (r.killed.answered as Answer[]).find((a) => a.id === r.killed.exit.id)!;
+    expect(successor.pid).not.toBe(r.killed.victim);
+    expect(successor).toMatchObject({ ppid: r.master });
+    expect(successor.servedAtFork).toBeGreaterThan(0);
+    // The mold dies: it is reported as such, and the next worker is forked by the master.
+    expect(r.moldKilled.moldExit).toMatchObject({ mold: true, signal: 'SIGKILL', expected: false });
+    expect(r.moldKilled.mold).toBeUndefined();
+    const fromMaster = (r.moldKilled.answered as Answer[]).find((a) => a.pid !== successor.pid && a.pid !== r.moldKilled.victim)!;
+    expect(fromMaster).toMatchObject({ ppid: r.master, servedAtFork: 0 });
+    expect(r.workersAfterStop).toEqual([]);
+  });
+
+  it('refork: { afterRequests }: the first worker to serve that many becomes the mold, once', async () => {
+    const run = await runFixture('prefork/refork.mjs', { args: ['auto'], env: { DATABASE_URL: inject('pg').tcpUrl }, timeoutMs: 90_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const r = run.results.master;
+    expect(r.error, r.error).toBeUndefined();
+    expect(r.events.filter((e: any) => e.e === 'mold')).toHaveLength(1);
+    for (const a of r.after.answered as Answer[]) {
+      expect(a.ppid).toBe(r.master);
+      // The mold had served at least afterRequests (40) when it was promoted.
+      expect(a.servedAtFork).toBeGreaterThanOrEqual(40);
+    }
+    expect(r.failures).toBe(0);
   });
 });
 
