@@ -80,6 +80,17 @@ describe('a guarded pg is pg', () => {
     expect(r.guard.grownKiB - r.plain.grownKiB).toBeLessThan(1024);
   });
 
+  it('ioredis, mysql2, undici, postgres.js and http.Agent: nothing is kept for a client the app dropped (2 000 of each)', async () => {
+    const r = await inModes('other-clients-memory.cjs', ['plain', 'hook', 'guard'], { nodeArgs: ['--single-threaded', '--expose-gc'] });
+    for (const mode of ['plain', 'hook', 'guard'] as const) {
+      expect(r[mode].threw, mode).toBeUndefined();
+      expect(Object.values(r[mode].collected), mode).toEqual([true, true, true, true, true]);
+    }
+    // A WeakSet entry per guarded client, gone with it: within a few hundred KiB of plain.
+    expect(r.hook.grownKiB - r.plain.grownKiB).toBeLessThan(1024);
+    expect(r.guard.grownKiB - r.plain.grownKiB).toBeLessThan(1024);
+  });
+
   it('importing and guarding start no handle, request or thread beyond what pg starts', async () => {
     const r = await inModes('resources.cjs');
     expect(r.hook).toEqual(r.plain);
