@@ -69,51 +69,51 @@ int fg_set_child_subreaper(int on) {
 #endif
 }
 
-int fg_send_fd(int sock, int fd) {
-  char byte = 'F';
-  struct iovec iov = {&byte, 1};
+/* One byte of data and room for one fd: what fg_send_fd sends and fg_recv_fd reads. */
+struct fd_message {
+  char byte;
+  struct iovec iov;
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
   } u;
-  memset(&u, 0, sizeof u);
   struct msghdr m;
-  memset(&m, 0, sizeof m);
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = u.buf;
-  m.msg_controllen = sizeof u.buf;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+};
+
+static void fd_message_init(struct fd_message* f) {
+  memset(f, 0, sizeof *f);
+  f->byte = 'F';
+  f->iov.iov_base = &f->byte;
+  f->iov.iov_len = 1;
+  f->m.msg_iov = &f->iov;
+  f->m.msg_iovlen = 1;
+  f->m.msg_control = f->u.buf;
+  f->m.msg_controllen = sizeof f->u.buf;
+}
+
+int fg_send_fd(int sock, int fd) {
+  struct fd_message f;
+  fd_message_init(&f);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&f.m);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof(int));
   ssize_t n;
-  do n = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+  do n = sendmsg(sock, &f.m, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n == 1 ? 0 : n < 0 ? -errno : -EIO;
 }
 
 int fg_recv_fd(int sock) {
-  char byte = 0;
-  struct iovec iov = {&byte, 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr m;
-  memset(&m, 0, sizeof m);
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = u.buf;
-  m.msg_controllen = sizeof u.buf;
+  struct fd_message f;
+  fd_message_init(&f);
   ssize_t n;
-  do n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  do n = recvmsg(sock, &f.m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n < 0) return -errno;
   if (n == 0) return -EPIPE;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&f.m);
   if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
     return -EBADMSG;
   }

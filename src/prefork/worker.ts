@@ -78,6 +78,9 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
     lineReader(MAX_LINE, (line) => onOrder(line), () => control.destroy()),
   );
   const onOrder = (line: string): void => {
+    // A worker forked from this mold inside this very chunk's handler has let go of the channel:
+    // the rest of the chunk is the mold's, never the new worker's.
+    if (control.destroyed) return;
     let msg: { mold?: unknown; fork?: unknown } | null;
     try {
       msg = JSON.parse(line) as typeof msg;
