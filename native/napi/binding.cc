@@ -348,7 +348,7 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
   }
   // adopt(pid): watches a child this process did not fork (a prefork mold's, core/adopt.h).
   Napi::Value Adopt(const Napi::CallbackInfo& info) {
-    if (watch) fg_child_watch_start(watch, info[0].As<Napi::Number>().Int32Value());
+    if (watch) fg_child_watch_adopt(watch, info[0].As<Napi::Number>().Int32Value());
     return info.Env().Undefined();
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {

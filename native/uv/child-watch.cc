@@ -137,6 +137,11 @@ void fg_child_watch_start(FgChildWatch* w, pid_t pid) {
   w->reaper->started = w;
 }
 
+void fg_child_watch_adopt(FgChildWatch* w, pid_t pid) {
+  fg_child_watch_start(w, pid);
+  TryReap(w);
+}
+
 void fg_child_ref(FgChildWatch* w, bool ref) {
   if (!w->started || w->ref == ref) return;
   w->ref = ref;

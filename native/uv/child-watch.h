@@ -27,6 +27,10 @@ typedef void (*FgChildDone)(void* data, pid_t pid, FgChildEnd how, int value);
 FgChildWatch* fg_child_watch_new(uv_loop_t* loop, FgChildDone done, void* data);
 // After the fork, in the parent: watches pid (unref'd).
 void fg_child_watch_start(FgChildWatch* w, pid_t pid);
+// Starts a watch on a child this process was handed rather than forked (core/adopt.h), and reaps it
+// at once if it has ended already: its SIGCHLD may have come before the watch did. done() may run
+// before this returns.
+void fg_child_watch_adopt(FgChildWatch* w, pid_t pid);
 // Whether a pending wait keeps the loop alive, like a ChildProcess does.
 void fg_child_ref(FgChildWatch* w, bool ref);
 // Stops watching without reaping (the parent's children, in a new process), or frees a watch never

@@ -308,8 +308,9 @@ export function forkForAdoption(options: ForkOptions): number {
  * from here waitpid(pid) works for it as for fork()'s own. */
 export function adoptChild(pid: number): void {
   const child = newChild();
-  child.watch.adopt(pid);
+  // In the table first: adopt() reaps a child that has ended already, and its status goes there.
   children.set(pid, child);
+  child.watch.adopt(pid);
 }
 
 function forkProcess(options: ForkOptions | undefined, forAdoption: boolean): number {
