@@ -8,11 +8,18 @@
 //     handler allocates (bench/soak.mjs); default: the query's one row.
 //   BENCH_V8_FLAGS='--flag ...': set in every worker as it starts (v8.setFlagsFromString), the
 //     same way on both sides, so a flag's effect is measured for cluster too.
+//   BENCH_STATE=flat: the state's strings flattened as they are built (Number(s) flattens a string in
+//     place). A template literal makes a cons string (two halves); the first read that needs it whole
+//     (JSON.stringify) flattens it, a write to the page it sits on: in a prefork worker, a copied
+//     page (docs/memory-under-load.md). Default: as the issue's app built it.
+//   BENCH_GC_RECORD=<dir>: each worker records its collections and what its memory did across them
+//     (bench/gc-recorder.mjs), written to <dir>/gc-<pid>.json on SIGUSR1 (bench/gc-attribution.mjs).
 //   BENCH_REFORK_AFTER=N: prefork's refork: { afterRequests: N } (prints { mold: pid } when it happens).
 import { createServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import pg from 'pg';
+import { recordCollections } from './gc-recorder.mjs';
 
 const [mode, url, workersArg = '4', stateArg = '150'] = process.argv.slice(2);
 const WORKERS = Number(workersArg);
@@ -23,10 +30,11 @@ const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 /** The app: state built at load (what a real app's caches and code are), a pool, a server. */
 async function loadApp() {
+  const flat = process.env.BENCH_STATE === 'flat' ? (s) => (Number(s), s) : (s) => s;
   const state = [];
   let bytes = 0;
   for (let i = 0; bytes < Number(stateArg) * 2 ** 20; i++) {
-    const row = { id: i, name: `customer-${i}`, email: `c${i}@example.com`, tags: ['a', 'b', String(i % 97)] };
+    const row = { id: i, name: flat(`customer-${i}`), email: flat(`c${i}@example.com`), tags: ['a', 'b', String(i % 97)] };
     state.push(row);
     bytes += 200;
   }
@@ -113,6 +121,7 @@ if (mode === 'prefork') {
 
 function workerFlags() {
   if (process.env.BENCH_V8_FLAGS) setFlagsFromString(process.env.BENCH_V8_FLAGS);
+  if (process.env.BENCH_GC_RECORD) recordCollections(process.env.BENCH_GC_RECORD);
   // bench/worker-memory.mjs: V8's spaces as this worker counts them, on SIGUSR2.
   process.on('SIGUSR2', () =>
     writeFileSync(`/tmp/fg-heap-${process.pid}.json`, JSON.stringify({ at: Date.now(), spaces: getHeapSpaceStatistics(), usage: process.memoryUsage() })),

@@ -1,24 +1,30 @@
 // `npm run bench:soak`: memory under load, over minutes, the way issue #28 measured it. The same app
 // (bench/prefork-server.mjs with BENCH_HANDLER=json40: 150 MB of state, each request one pg query
 // and a 40-item JSON body built from the state), 4 workers each, served by prefork() and by
-// node:cluster side by side, each under its own autocannon (16 keep-alive connections) for the
-// whole run. Every `sample` seconds: each server's total PSS (master + workers) and its largest
-// worker's Private_Dirty. At the end: requests/s and p99 of each.
-//   node bench/soak.mjs [--seconds 600] [--sample 30] [--flags '<v8 flags for every worker>'] [--settle young|full|none]
+// node:cluster side by side for the whole run, each under its own autocannon (16 keep-alive
+// connections) at the same request rate (--rate, per server), so that each does the same work:
+// side by side at full speed, cluster's GC helper threads take CPU from the others on a small
+// machine and a server that serves less allocates less. Every `sample` seconds: each server's
+// total PSS (master + workers) and its largest worker's Private_Dirty. Then throughput: --rounds
+// rounds, each server alone at full speed for --round-seconds, in turn (interleaved, so that the
+// machine's drift falls on all alike); requests/s and p99 are the medians of the rounds.
+//   node bench/soak.mjs [--seconds 600] [--sample 30] [--rate 800] [--rounds 3] [--round-seconds 20]
+//                       [--flags '<v8 flags>'] [--settle young|full|none] [--state built|flat]
 //                       [--modes prefork,refork,cluster] [--refork-after 2000] [--write]
 // 'refork' is prefork() with refork: { afterRequests } (src/prefork/mold.ts): its mold counts in its
 // total PSS. Every process is found anew at each sample (the master's children), since a refork
-// replaces every worker.
+// replaces every worker. Its throughput rounds run after its refork; prefork's never reforked.
 // --flags are set in every worker of both (and in prefork's master before it settles its heap);
-// --settle is prefork's settleHeap.
+// --settle is prefork's settleHeap; --state flat builds the app's strings flat (bench/prefork-server.mjs).
+// Each worker's CPU seconds at the end show how the 16 connections spread over the workers (a
+// prefork worker that accepted none stays small: its memory says nothing about load).
 // --write rewrites docs/soak.json and docs/soak.svg. On a throwaway Postgres (or DATABASE_URL).
-import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
-import { freePort, startPostgres } from '../test/harness/postgres.mjs';
+import { startPostgres } from '../test/harness/postgres.mjs';
+import { median } from './lib.mjs';
 import { lineChart } from './line-chart.mjs';
+import { childrenOf, load, rollup, startServer } from './serve-under-load.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,75 +34,32 @@ const SECONDS = Number(arg('seconds', 600));
 const SAMPLE = Number(arg('sample', 30));
 const FLAGS = arg('flags', '');
 const SETTLE = arg('settle', 'young');
+const STATE = arg('state', 'built');
 const WRITE = process.argv.includes('--write');
 const MODES = arg('modes', 'prefork,refork,cluster').split(',');
 const REFORK_AFTER = Number(arg('refork-after', 2000));
-const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
+const RATE = Number(arg('rate', 800));
+const ROUNDS = Number(arg('rounds', 3));
+const ROUND_SECONDS = Number(arg('round-seconds', 20));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const MB = 1024 * 1024;
 
-function rollup(pid) {
-  const out = { pss: 0, privateDirty: 0 };
+/** User + system CPU seconds a process has used (0 once it has gone). */
+function cpuSeconds(pid) {
   try {
-    for (const line of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
-      const m = /^(Pss|Private_Dirty):\s+(\d+) kB/.exec(line);
-      if (m) out[m[1] === 'Pss' ? 'pss' : 'privateDirty'] = (Number(m[2]) * 1024) / MB;
-    }
-  } catch {}
-  return out;
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Math.round((Number(f[11]) + Number(f[12])) / 10) / 10;
+  } catch {
+    return 0;
+  }
 }
-
-// Every process a master has now: prefork's workers (and mold), or cluster's.
-function childrenOf(pid) {
-  const out = new Set();
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      for (const c of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ')) if (c.trim()) out.add(Number(c));
-    }
-  } catch {}
-  return [...out];
-}
-
-async function start(mode, url) {
-  const port = await freePort();
-  const forked = mode === 'cluster' ? 'cluster' : 'prefork';
-  const args = forked === 'prefork' ? ['--single-threaded', server] : [server];
-  const proc = spawn(process.execPath, [...args, forked, url, '4', '150'], {
-    env: {
-      ...process.env,
-      BENCH_PORT: String(port),
-      BENCH_HANDLER: 'json40',
-      BENCH_V8_FLAGS: FLAGS,
-      BENCH_SETTLE: SETTLE,
-      BENCH_REFORK_AFTER: mode === 'refork' ? String(REFORK_AFTER) : '0',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const ready = await new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
-    });
-    proc.once('exit', (code) => reject(new Error(`${mode} exited (${code}) before it was ready`)));
-  });
-  const exited = new Promise((r) => proc.once('exit', r));
-  return { mode, ready, stop: () => (proc.kill('SIGTERM'), exited) };
-}
-
-const load = (port, seconds) =>
-  new Promise((resolve, reject) => {
-    autocannon(
-      { url: `http://127.0.0.1:${port}/1`, connections: 16, duration: seconds, requests: [{ setupRequest: (r) => ({ ...r, path: `/${Math.floor(Math.random() * 1e6)}` }) }] },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
-  });
 
 const db = process.env.DATABASE_URL ? null : await startPostgres({ log: () => {} });
 const url = process.env.DATABASE_URL ?? db.tcpUrl;
 const servers = [];
-for (const mode of MODES) servers.push(await start(mode, url));
+for (const mode of MODES) {
+  const env = { BENCH_V8_FLAGS: FLAGS, BENCH_SETTLE: SETTLE, BENCH_STATE: STATE, BENCH_REFORK_AFTER: mode === 'refork' ? String(REFORK_AFTER) : '0' };
+  servers.push(await startServer(mode, url, env));
+}
 await sleep(10_000); // idle: the t = 0 figure
 const samples = [];
 const sample = (t) => {
@@ -113,12 +76,21 @@ const sample = (t) => {
 };
 sample(0);
 const t0 = Date.now();
-const loads = servers.map((s) => load(s.ready.port, SECONDS));
+const loads = servers.map((s) => load(s.ready.port, SECONDS, RATE));
 while (Date.now() - t0 < SECONDS * 1000 - 500) {
   await sleep(Math.min(SAMPLE * 1000, SECONDS * 1000 - (Date.now() - t0)));
   sample(Math.round((Date.now() - t0) / 1000));
 }
 const results = await Promise.all(loads);
+const workerCpu = servers.map((s) => childrenOf(s.ready.master).map(cpuSeconds));
+const rounds = servers.map(() => []);
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [i, s] of servers.entries()) {
+    const res = await load(s.ready.port, ROUND_SECONDS);
+    rounds[i].push({ requestsPerSec: res.requests.average, p99Ms: res.latency.p99, errors: res.errors + res.non2xx });
+    console.log(`round ${r + 1} ${s.mode}: ${Math.round(res.requests.average)} req/s, p99 ${res.latency.p99} ms`);
+  }
+}
 await Promise.all(servers.map((s) => s.stop()));
 await db?.stop();
 
@@ -130,9 +102,13 @@ servers.forEach((s, i) => {
   summary[s.mode] = {
     meanPssMB: later.reduce((a, r) => a + r.totalPssMB, 0) / later.length,
     lastMaxPrivateDirtyMB: samples[samples.length - 1][s.mode].maxPrivateDirtyMB,
-    requestsPerSec: results[i].requests.average,
-    p99Ms: results[i].latency.p99,
-    errors: results[i].errors + results[i].non2xx,
+    soakRequestsPerSec: results[i].requests.average,
+    soakP99Ms: results[i].latency.p99,
+    errors: results[i].errors + results[i].non2xx + rounds[i].reduce((a, r) => a + r.errors, 0),
+    requestsPerSec: median(rounds[i].map((r) => r.requestsPerSec)),
+    p99Ms: median(rounds[i].map((r) => r.p99Ms)),
+    rounds: rounds[i],
+    workerCpuSeconds: workerCpu[i],
   };
 });
 summary.ratio = {};
@@ -141,14 +117,19 @@ for (const mode of MODES.filter((m) => m !== 'cluster' && summary.cluster)) {
     meanPss: summary[mode].meanPssMB / summary.cluster.meanPssMB,
     requestsPerSec: summary[mode].requestsPerSec / summary.cluster.requestsPerSec,
     p99: summary[mode].p99Ms / summary.cluster.p99Ms,
+    soakP99: summary[mode].soakP99Ms / summary.cluster.soakP99Ms,
   };
 }
 const out = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
   seconds: SECONDS,
+  ratePerServer: RATE,
+  rounds: ROUNDS,
+  roundSeconds: ROUND_SECONDS,
   flags: FLAGS,
   settle: SETTLE,
+  state: STATE,
   modes: MODES,
   reforkAfterRequests: REFORK_AFTER,
   meanFromSeconds: from,
@@ -168,7 +149,7 @@ if (WRITE) {
         yLabel: 'MB',
         series: MODES.map((m) => series(m, { prefork: '#2a7', refork: '#27c', cluster: '#c54' }[m] ?? '#888')),
       },
-      `bench/soak.mjs, ${out.date.slice(0, 10)}, ${out.machine.cores} cores, Node ${out.machine.node}${FLAGS ? `, flags ${FLAGS}` : ''}`,
+      `bench/soak.mjs, ${out.date.slice(0, 10)}, ${out.machine.cores} cores, Node ${out.machine.node}, state ${STATE}, settleHeap '${SETTLE}'${FLAGS ? `, flags ${FLAGS}` : ''}`,
     ),
   );
 }

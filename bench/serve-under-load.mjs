@@ -1,0 +1,78 @@
+// The JSON-40 app (bench/prefork-server.mjs, BENCH_HANDLER=json40: 150 MB of state, one pg query
+// and a 40-item JSON body per request) started under prefork() or node:cluster, the load issue #28
+// measured (16 keep-alive connections), and the kernel's view of its processes. Shared by
+// bench/soak.mjs and bench/gc-attribution.mjs.
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { freePort } from '../test/harness/postgres.mjs';
+
+const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
+const MB = 1024 * 1024;
+
+/** PSS and Private_Dirty of one process, in MB (0 once it has gone). */
+export function rollup(pid) {
+  const out = { pss: 0, privateDirty: 0 };
+  try {
+    for (const line of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
+      const m = /^(Pss|Private_Dirty):\s+(\d+) kB/.exec(line);
+      if (m) out[m[1] === 'Pss' ? 'pss' : 'privateDirty'] = (Number(m[2]) * 1024) / MB;
+    }
+  } catch {}
+  return out;
+}
+
+/** Every process a master has now: prefork's workers (and mold), or cluster's. Found anew each
+ * time, since a refork replaces every worker. */
+export function childrenOf(pid) {
+  const out = new Set();
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ')) if (c.trim()) out.add(Number(c));
+    }
+  } catch {}
+  return [...out];
+}
+
+/**
+ * Starts the app: mode 'prefork', 'refork' (prefork with refork: { afterRequests }) or 'cluster';
+ * env adds to the server's (BENCH_V8_FLAGS, BENCH_SETTLE, BENCH_GC_RECORD, ...). Resolves once
+ * every worker serves, with { mode, ready: { master, workers, port }, stop }.
+ */
+export async function startServer(mode, url, env = {}) {
+  const port = await freePort();
+  const forked = mode === 'cluster' ? 'cluster' : 'prefork';
+  const args = forked === 'prefork' ? ['--single-threaded', server] : [server];
+  const proc = spawn(process.execPath, [...args, forked, url, '4', '150'], {
+    env: { ...process.env, BENCH_PORT: String(port), BENCH_HANDLER: 'json40', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ready = await new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stdout.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
+    });
+    proc.once('exit', (code) => reject(new Error(`${mode} exited (${code}) before it was ready`)));
+  });
+  const exited = new Promise((r) => proc.once('exit', r));
+  return { mode, ready, stop: () => (proc.kill('SIGTERM'), exited) };
+}
+
+/** 16 keep-alive connections for `seconds`, each request a random key, as fast as the server
+ * answers or at `rate` requests/s in all; autocannon's result. */
+export const load = (port, seconds, rate = 0) =>
+  new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `http://127.0.0.1:${port}/1`,
+        connections: 16,
+        duration: seconds,
+        ...(rate > 0 ? { overallRate: rate } : {}),
+        requests: [{ setupRequest: (r) => ({ ...r, path: `/${Math.floor(Math.random() * 1e6)}` }) }],
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+  });
