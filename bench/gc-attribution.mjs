@@ -1,8 +1,9 @@
 // Where a worker's memory goes, collection by collection (issue #28, point 1). The JSON-40 app under
 // load (bench/serve-under-load.mjs), every worker recording each collection it runs and what its
 // memory did across it (bench/gc-recorder.mjs); at the end, per kind of collection, summed over
-// the workers: how many, main-thread time, Private_Dirty gained, shared bytes lost (pages the
-// worker copied from the master), and V8's old generation grown (promotion) or shrunk (freed).
+// the workers: how many, main-thread time, Private_Dirty gained, bytes no longer shared with the
+// master (copied or given back: bench/gc-recorder.mjs), and V8's old generation grown (promotion)
+// or shrunk (freed).
 // "between collections" is the handler's own work, in intervals with no collection.
 //   node bench/gc-attribution.mjs [--mode prefork|cluster] [--seconds 60] [--flags '<v8 flags>']
 //                                 [--settle young|full|none] [--state built|flat] [--json]
@@ -42,11 +43,11 @@ for (const pid of workers) {
     // An interval that closed at one entry may hold more than one collection (a mark-compact's
     // finalisation after incremental steps): it counts under the heaviest of them.
     const kind = e.kinds.length === 0 ? 'between collections' : ['mark-compact', 'incremental marking', 'scavenge', 'weak callbacks'].find((k) => e.kinds.includes(k)) ?? e.kinds[0];
-    const r = (rows[kind] ??= { count: 0, gcMs: 0, privateDirtyMB: 0, copiedMB: 0, oldGenMB: 0 });
+    const r = (rows[kind] ??= { count: 0, gcMs: 0, privateDirtyMB: 0, unsharedMB: 0, oldGenMB: 0 });
     r.count += kind === 'between collections' ? 0 : 1;
     r.gcMs += e.gcMs;
     r.privateDirtyMB += e.privateDirty / MB;
-    r.copiedMB += -e.shared / MB;
+    r.unsharedMB += -e.shared / MB;
     r.oldGenMB += e.oldUsed / MB;
   }
 }
@@ -58,9 +59,9 @@ const out = { mode: MODE, seconds: SECONDS, workers: workers.length, requestsPer
 if (process.argv.includes('--json')) console.log(JSON.stringify(out));
 else {
   console.log(`${MODE}, ${SECONDS} s, ${workers.length} workers: ${Math.round(out.requestsPerSec)} req/s, p99 ${out.p99Ms} ms, largest Private_Dirty at the end ${out.largestPrivateDirtyMB.toFixed(0)} MB`);
-  console.log('| kind | count | main-thread ms | Private_Dirty gained | of it copied from the master | old generation |');
+  console.log('| kind | count | main-thread ms | Private_Dirty gained | no longer shared with the master | old generation |');
   console.log('|---|---|---|---|---|---|');
   const f = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(0)} MB`;
-  for (const [kind, r] of Object.entries(rows)) console.log(`| ${kind} | ${r.count} | ${r.gcMs.toFixed(0)} | ${f(r.privateDirtyMB)} | ${f(r.copiedMB)} | ${f(r.oldGenMB)} |`);
+  for (const [kind, r] of Object.entries(rows)) console.log(`| ${kind} | ${r.count} | ${r.gcMs.toFixed(0)} | ${f(r.privateDirtyMB)} | ${f(r.unsharedMB)} | ${f(r.oldGenMB)} |`);
 }
 process.exit(0);

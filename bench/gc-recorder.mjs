@@ -5,8 +5,9 @@
 // V8's old-generation bytes in use. A reading at a gc entry closes an interval that holds that
 // collection (and the handler's work since the reading before, at most a few ms under load);
 // a timer reading with no collection since closes an interval of the handler alone.
-// Shared bytes a worker loses are pages it copied (it wrote to a page it shares with the master);
-// Private_Dirty it gains beyond those is its own growth (promotion, new pages).
+// Shared bytes a worker loses are pages it no longer shares with its master: copied (it wrote to
+// one) or given back (V8 unmapped or discarded it, as after a full collection that emptied it).
+// bench/worker-memory.mjs tells the two apart at a moment (pagemap); these readings cannot.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';

@@ -10,6 +10,13 @@
 //     worker. 0.4 s for a 380 MB heap here. (Compacting every page, --compact-on-every-full-gc,
 //     was 2.4 s, for pages V8 had not found fragmented: not offered.)
 //   'none': nothing.
+// heapGrowth (prefork's option): how far each worker's old generation may grow past its live size
+// before V8 collects it in full (V8's --heap-growing-percent). It needs the full collection: V8
+// sets a heap's next limit at a full collection, from its live size, and a worker inherits the
+// limit its master's last one set. Without it that limit is the idle master's, up to 4x its live
+// heap (V8's largest factor, which an idle heap earns); a worker then lets promoted garbage pile up
+// to it before its first full collection (docs/memory-under-load.md). The flag stays set in the
+// workers, whose own collections then keep to it, as node:cluster's workers would with the flag.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -31,8 +38,12 @@ function gcFunction(): Gc {
   }
 }
 
-export function settleHeap(kind: SettleHeap): void {
+/** The heapGrowth factors prefork accepts: V8's own range (1.1 to 4). */
+export const heapGrowthRange = [1.1, 4] as const;
+
+export function settleHeap(kind: SettleHeap, heapGrowth?: number): void {
   if (kind === 'none') return;
+  if (heapGrowth !== undefined) setFlagsFromString(`--heap-growing-percent=${Math.round((heapGrowth - 1) * 100)}`);
   gc ??= gcFunction();
   // gc() with no argument is V8's full collection. Not gc({ type: 'major' }): Node 20's V8 runs a
   // scavenge for that (test/unit/settle-heap.test.ts watches which collection each kind runs).
