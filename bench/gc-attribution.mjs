@@ -6,7 +6,7 @@
 // or shrunk (freed).
 // "between collections" is the handler's own work, in intervals with no collection.
 //   node bench/gc-attribution.mjs [--mode prefork|cluster] [--seconds 60] [--flags '<v8 flags>']
-//                                 [--settle young|full|none] [--state built|flat] [--heap-growth 1.5] [--json]
+//                                 [--settle young|full|none] [--state built|flat] [--json]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ const MB = 1024 * 1024;
 const db = process.env.DATABASE_URL ? null : await startPostgres({ log: () => {} });
 const url = process.env.DATABASE_URL ?? db.tcpUrl;
 const dir = mkdtempSync(join(tmpdir(), 'fg-gc-'));
-const server = await startServer(MODE, url, { BENCH_GC_RECORD: dir, BENCH_V8_FLAGS: arg('flags', ''), BENCH_SETTLE: arg('settle', 'young'), BENCH_STATE: arg('state', 'built'), BENCH_HEAP_GROWTH: arg('heap-growth', '') });
+const server = await startServer(MODE, url, { BENCH_GC_RECORD: dir, BENCH_V8_FLAGS: arg('flags', ''), BENCH_SETTLE: arg('settle', 'young'), BENCH_STATE: arg('state', 'built') });
 const result = await load(server.ready.port, SECONDS);
 const workers = childrenOf(server.ready.master);
 for (const pid of workers) process.kill(pid, 'SIGUSR1');

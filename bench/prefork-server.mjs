@@ -12,8 +12,6 @@
 //     place; a template literal makes a cons string, two halves). Tried because flattening in a
 //     worker would write to the master's pages; for this app it changed neither a worker's copied
 //     pages nor its growth (docs/memory-under-load.md). Default: as the issue's app built it.
-//   BENCH_HEAP_GROWTH=1.5: prefork's heapGrowth option; in cluster's workers the same V8 flag it sets
-//     (--heap-growing-percent=50), so that what it adds is measured for cluster too.
 //   BENCH_GC_RECORD=<dir>: each worker records its collections and what its memory did across them
 //     (bench/gc-recorder.mjs), written to <dir>/gc-<pid>.json on SIGUSR1 (bench/gc-attribution.mjs).
 //   BENCH_REFORK_AFTER=N: prefork's refork: { afterRequests: N } (prints { mold: pid } when it happens).
@@ -69,13 +67,12 @@ if (mode === 'prefork') {
   // The flags in the master too, before its heap is settled: V8 sets a heap's next limits at a full
   // collection, so a flag set only in a worker waits for the worker's first one (BENCH_SETTLE=full).
   if (process.env.BENCH_V8_FLAGS) setFlagsFromString(process.env.BENCH_V8_FLAGS);
-  const settleHeap = process.env.BENCH_HEAP_GROWTH ? 'full' : (process.env.BENCH_SETTLE ?? 'young');
+  const settleHeap = process.env.BENCH_SETTLE ?? 'young';
   const reforkAfter = Number(process.env.BENCH_REFORK_AFTER ?? 0);
   const master = prefork({
     workers: WORKERS,
     worker: workerFlags,
     settleHeap,
-    ...(process.env.BENCH_HEAP_GROWTH ? { heapGrowth: Number(process.env.BENCH_HEAP_GROWTH) } : {}),
     stop: () => app.pool.end(),
     ...(reforkAfter > 0 ? { refork: { afterRequests: reforkAfter } } : {}),
   });
@@ -125,8 +122,6 @@ if (mode === 'prefork') {
 
 function workerFlags() {
   if (process.env.BENCH_V8_FLAGS) setFlagsFromString(process.env.BENCH_V8_FLAGS);
-  // cluster's side of heapGrowth (prefork's workers have the flag from their master already).
-  if (process.env.BENCH_HEAP_GROWTH && cluster) setFlagsFromString(`--heap-growing-percent=${Math.round((Number(process.env.BENCH_HEAP_GROWTH) - 1) * 100)}`);
   // From the fork on in a prefork worker; from when the app has loaded in a cluster worker (below).
   if (process.env.BENCH_GC_RECORD && !cluster) recordCollections(process.env.BENCH_GC_RECORD);
   // bench/worker-memory.mjs: V8's spaces as this worker counts them, on SIGUSR2.

@@ -9,7 +9,7 @@
 // rounds, each server alone at full speed for --round-seconds, in turn (interleaved, so that the
 // machine's drift falls on all alike); requests/s and p99 are the medians of the rounds.
 //   node bench/soak.mjs [--seconds 600] [--sample 30] [--rate 800] [--rounds 3] [--round-seconds 20]
-//                       [--flags '<v8 flags>'] [--settle young|full|none] [--state built|flat] [--heap-growth 1.5]
+//                       [--flags '<v8 flags>'] [--settle young|full|none] [--state built|flat]
 //                       [--modes prefork,refork,cluster] [--refork-after 2000] [--write]
 // 'refork' is prefork() with refork: { afterRequests } (src/prefork/mold.ts): its mold counts in its
 // total PSS. Every process is found anew at each sample (the master's children), since a refork
@@ -18,7 +18,6 @@
 // --settle is prefork's settleHeap; --state flat builds the app's strings flat (bench/prefork-server.mjs).
 // Each worker's CPU seconds at the end show how the 16 connections spread over the workers (a
 // prefork worker that accepted none stays small: its memory says nothing about load).
-// --heap-growth is prefork's heapGrowth, and the same V8 flag in cluster's workers.
 // --write rewrites docs/<--out, default soak>.json and .svg. On a throwaway Postgres (or DATABASE_URL).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -36,7 +35,6 @@ const SAMPLE = Number(arg('sample', 30));
 const FLAGS = arg('flags', '');
 const SETTLE = arg('settle', 'young');
 const STATE = arg('state', 'built');
-const HEAP_GROWTH = arg('heap-growth', '');
 const OUT = arg('out', 'soak');
 const WRITE = process.argv.includes('--write');
 const MODES = arg('modes', 'prefork,refork,cluster').split(',');
@@ -60,7 +58,7 @@ const db = process.env.DATABASE_URL ? null : await startPostgres({ log: () => {}
 const url = process.env.DATABASE_URL ?? db.tcpUrl;
 const servers = [];
 for (const mode of MODES) {
-  const env = { BENCH_V8_FLAGS: FLAGS, BENCH_SETTLE: SETTLE, BENCH_STATE: STATE, BENCH_HEAP_GROWTH: HEAP_GROWTH, BENCH_REFORK_AFTER: mode === 'refork' ? String(REFORK_AFTER) : '0' };
+  const env = { BENCH_V8_FLAGS: FLAGS, BENCH_SETTLE: SETTLE, BENCH_STATE: STATE, BENCH_REFORK_AFTER: mode === 'refork' ? String(REFORK_AFTER) : '0' };
   servers.push(await startServer(mode, url, env));
 }
 await sleep(10_000); // idle: the t = 0 figure
@@ -133,7 +131,6 @@ const out = {
   flags: FLAGS,
   settle: SETTLE,
   state: STATE,
-  heapGrowth: HEAP_GROWTH || undefined,
   modes: MODES,
   reforkAfterRequests: REFORK_AFTER,
   meanFromSeconds: from,
@@ -153,7 +150,7 @@ if (WRITE) {
         yLabel: 'MB',
         series: MODES.map((m) => series(m, { prefork: '#2a7', refork: '#27c', cluster: '#c54' }[m] ?? '#888')),
       },
-      `bench/soak.mjs, ${out.date.slice(0, 10)}, ${out.machine.cores} cores, Node ${out.machine.node}, state ${STATE}, settleHeap '${HEAP_GROWTH ? 'full' : SETTLE}'${HEAP_GROWTH ? `, heapGrowth ${HEAP_GROWTH}` : ''}${FLAGS ? `, flags ${FLAGS}` : ''}`,
+      `bench/soak.mjs, ${out.date.slice(0, 10)}, ${out.machine.cores} cores, Node ${out.machine.node}, state ${STATE}, settleHeap '${SETTLE}'${FLAGS ? `, flags ${FLAGS}` : ''}`,
     ),
   );
 }

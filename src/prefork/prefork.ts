@@ -13,7 +13,7 @@ import { currentPid } from '../runtime/state.js';
 import { native } from '../seams/addon.js';
 import { activeHandles, handleFd } from '../seams/node.js';
 import { becomeWorker, workerInfo, type WorkerInfo } from './worker.js';
-import { type SettleHeap, heapGrowthRange, settleHeap, settleKinds } from './settle-heap.js';
+import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
 import { type ChannelEnds, MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
 import { monotonicUsec, systemdNotifier } from './systemd.js';
 import { type PreforkMemory, preforkMemory } from './memory.js';
@@ -42,11 +42,6 @@ export interface PreforkOptions {
   /** How the master settles its heap before forking, so workers share it: 'young' (one scavenge,
    * the default), 'full' (a full collection with V8's compaction) or 'none'. See settle-heap.ts. */
   settleHeap?: SettleHeap;
-  /** How far each worker's old generation may grow past its live size before a full collection,
-   * as a factor (1.1 to 4; V8's --heap-growing-percent). Set, the master settles with a full
-   * collection, so its workers start with a limit set from its live heap, not the idle master's
-   * (up to 4x). Default: V8's own. See settle-heap.ts and docs/memory-under-load.md. */
-  heapGrowth?: number;
   /** Signals that stop the master gracefully (default ['SIGTERM', 'SIGINT']); [] for none. */
   stopSignals?: NodeJS.Signals[];
   /** The signal that reloads (default 'SIGHUP'); null for none. */
@@ -96,7 +91,6 @@ const DEFAULTS = {
   memoryIntervalMs: 0,
   /** 0: no refork but master.refork()'s. */
   reforkAfterRequests: 0,
-  heapGrowth: undefined as number | undefined,
 };
 type Settings = typeof DEFAULTS & { workers: number; worker?: PreforkOptions['worker']; stop?: PreforkOptions['stop'] };
 
@@ -186,19 +180,6 @@ function checkOptions(options: unknown): Settings {
       );
     }
     s.settleHeap = o.settleHeap as SettleHeap;
-  }
-  if (o.heapGrowth !== undefined) {
-    const [min, max] = heapGrowthRange;
-    if (typeof o.heapGrowth !== 'number' || !(o.heapGrowth >= min && o.heapGrowth <= max)) {
-      throw new InvalidArgumentError(`prefork(options): options.heapGrowth must be a number from ${min} to ${max} (a factor of the live heap), got ${describe(o.heapGrowth)}.`);
-    }
-    if (o.settleHeap !== undefined && o.settleHeap !== 'full') {
-      throw new InvalidArgumentError(
-        `prefork(options): options.heapGrowth needs settleHeap 'full' (its default when heapGrowth is set): a worker takes its heap limit from the master's last full collection; got settleHeap ${describe(o.settleHeap)}.`,
-      );
-    }
-    s.heapGrowth = o.heapGrowth;
-    s.settleHeap = 'full';
   }
   if (o.refork !== undefined) {
     const r = o.refork as Record<string, unknown> | null;
@@ -767,7 +748,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     mold: { get: () => mold?.pid, enumerable: true },
   });
 
-  settleHeap(s.settleHeap, s.heapGrowth);
+  settleHeap(s.settleHeap);
   stopAccepting(listeners);
   try {
     for (const slot of slots) {

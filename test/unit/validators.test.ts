@@ -87,10 +87,6 @@ describe('prefork() options', () => {
     ['workers 0', { workers: 0 }, /options.workers must be an integer >= 1, got number 0/],
     ['worker not a function', { worker: 1 }, /options.worker must be a function/],
     ['settleHeap unknown', { settleHeap: 'all' }, /options.settleHeap must be one of 'young', 'full', 'none'/],
-    ['heapGrowth 1', { heapGrowth: 1 }, /options.heapGrowth must be a number from 1.1 to 4 \(a factor of the live heap\), got number 1/],
-    ['heapGrowth "1.5"', { heapGrowth: '1.5' }, /options.heapGrowth must be a number from 1.1 to 4/],
-    ['heapGrowth NaN', { heapGrowth: NaN }, /options.heapGrowth must be a number from 1.1 to 4/],
-    ['heapGrowth with settleHeap young', { heapGrowth: 1.5, settleHeap: 'young' }, /options.heapGrowth needs settleHeap 'full'.*got settleHeap the string "young"/],
     ['stopSignals not an array', { stopSignals: 'SIGTERM' }, /options.stopSignals must be an array of signal names/],
   ])('%s → InvalidArgumentError, before anything is forked or closed', (_, options, message) => {
     const err = thrown(() => prefork(options as any));
