@@ -10,7 +10,7 @@
 // machine's drift falls on all alike); requests/s and p99 are the medians of the rounds.
 //   node bench/soak.mjs [--seconds 600] [--sample 30] [--rate 800] [--rounds 3] [--round-seconds 20]
 //                       [--flags '<v8 flags>'] [--settle young|full|none] [--state built|flat]
-//                       [--modes prefork,refork,cluster] [--refork-after 2000] [--write]
+//                       [--modes prefork,refork,cluster] [--refork-after 2000] [--write] [--out soak]
 // 'refork' is prefork() with refork: { afterRequests } (src/prefork/mold.ts): its mold counts in its
 // total PSS. Every process is found anew at each sample (the master's children), since a refork
 // replaces every worker. Its throughput rounds run after its refork; prefork's never reforked.
