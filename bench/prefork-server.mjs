@@ -12,6 +12,8 @@
 //     place; a template literal makes a cons string, two halves). Tried because flattening in a
 //     worker would write to the master's pages; for this app it changed neither a worker's copied
 //     pages nor its growth (docs/memory-under-load.md). Default: as the issue's app built it.
+//   BENCH_STATE=offheap: the same rows kept off V8's heap (offHeapState below): what an app can do
+//     about where its state lives (docs/memory-under-load.md).
 //   BENCH_GC_RECORD=<dir>: each worker records its collections and what its memory did across them
 //     (bench/gc-recorder.mjs), written to <dir>/gc-<pid>.json on SIGUSR1 (bench/gc-attribution.mjs).
 //   BENCH_REFORK_AFTER=N: prefork's refork: { afterRequests: N } (prints { mold: pid } when it happens).
@@ -28,25 +30,46 @@ const WORKERS = Number(workersArg);
 const cluster = mode === 'prefork' ? null : (await import('node:cluster')).default;
 const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
+/**
+ * BENCH_STATE=offheap: the same rows kept off V8's heap, as JSON text in one Buffer with a typed
+ * array of offsets (both external memory: V8 neither scans nor moves them), each row parsed when a
+ * request reads it. Where a worker only reads its state, this is where it stays shared
+ * (docs/memory-under-load.md, "Where the state lives").
+ */
+function offHeapState(rows) {
+  const offsets = new Uint32Array(rows.length + 1);
+  const json = rows.map((r, i) => {
+    const s = JSON.stringify(r);
+    offsets[i + 1] = offsets[i] + s.length;
+    return s;
+  });
+  const text = Buffer.from(json.join(''), 'latin1');
+  return { count: rows.length, row: (i) => JSON.parse(text.toString('latin1', offsets[i], offsets[i + 1])) };
+}
+
 /** The app: state built at load (what a real app's caches and code are), a pool, a server. */
 async function loadApp() {
   const flat = process.env.BENCH_STATE === 'flat' ? (s) => (Number(s), s) : (s) => s;
+  const rowAt = (i) => ({ id: i, name: flat(`customer-${i}`), email: flat(`c${i}@example.com`), tags: ['a', 'b', String(i % 97)] });
   const state = [];
   let bytes = 0;
   for (let i = 0; bytes < Number(stateArg) * 2 ** 20; i++) {
-    const row = { id: i, name: flat(`customer-${i}`), email: flat(`c${i}@example.com`), tags: ['a', 'b', String(i % 97)] };
-    state.push(row);
+    state.push(rowAt(i));
     bytes += 200;
   }
+  const offHeap = process.env.BENCH_STATE === 'offheap' ? offHeapState(state) : undefined;
+  if (offHeap) state.length = 0;
+  const count = offHeap ? offHeap.count : state.length;
+  const row = offHeap ? offHeap.row : (i) => state[i];
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   const json40 = process.env.BENCH_HANDLER === 'json40';
   const server = createServer(async (req, res) => {
     const at = Number(req.url.slice(1)) || 0;
-    const n = state.length ? state[at % state.length].id : 0;
+    const n = count ? row(at % count).id : 0;
     try {
       const { rows } = await pool.query('SELECT $1::int AS n', [n]);
       const body = json40
-        ? { n: rows[0].n, items: Array.from({ length: 40 }, (_, k) => ({ ...state[(at + k * 997) % state.length], rank: k })) }
+        ? { n: rows[0].n, items: Array.from({ length: 40 }, (_, k) => ({ ...row((at + k * 997) % count), rank: k })) }
         : rows[0];
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } catch (err) {

@@ -1,10 +1,15 @@
 // Where a prefork worker's memory goes: its private pages split into the master's pages it copied
 // (it wrote to a page it shared, copy-on-write) and its own growth (pages the master does not have),
 // per kind of mapping, from /proc/<pid>/smaps and /proc/<pid>/pagemap (root, or the same user).
-//   node bench/worker-memory.mjs <masterPid> <workerPid> [--json]
+//   node bench/worker-memory.mjs <masterPid> <workerPid> [--json] [--writes]
 // A page is the worker's own when pagemap marks it present and mapped by this process alone (bit 56);
 // it was copied when the master has a page at the same address, grown when not. The master is idle
 // once its workers run (it only supervises), so what it holds now is what it held at the fork.
+// --writes: what the worker wrote into the master's pages it copied. Each copied page is read from
+// both processes (/proc/<pid>/mem) and the 8-byte words that differ counted: a few words are a
+// field or a header updated in place; a run of hundreds is new objects allocated over space the
+// master had left free (its garbage, a free-list hole). Pages at the start of V8's 256 KiB chunks
+// hold the chunk's header and marking bitmap: counted apart.
 // V8's spaces, as the worker itself counts them: send it SIGUSR2 under bench/prefork-server.mjs,
 // which writes v8.getHeapSpaceStatistics() to /tmp/fg-heap-<pid>.json.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
@@ -12,7 +17,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 const PAGE = 4096;
 const [masterPid, workerPid] = process.argv.slice(2).map(Number);
 if (!masterPid || !workerPid) {
-  console.error('usage: node bench/worker-memory.mjs <masterPid> <workerPid> [--json]');
+  console.error('usage: node bench/worker-memory.mjs <masterPid> <workerPid> [--json] [--writes]');
   process.exit(2);
 }
 
@@ -64,6 +69,35 @@ const wfd = openSync(`/proc/${workerPid}/pagemap`, 'r');
 const mfd = openSync(`/proc/${masterPid}/pagemap`, 'r');
 const byKind = {};
 let skipped = 0;
+
+/** --writes: copied pages of V8's heap, by how many of their 512 words the worker changed. */
+const writes = process.argv.includes('--writes')
+  ? {
+      wmem: openSync(`/proc/${workerPid}/mem`, 'r'),
+      mmem: openSync(`/proc/${masterPid}/mem`, 'r'),
+      bands: { 'unchanged (written back as it was)': 0, '1-8 words (fields, headers)': 0, '9-64 words': 0, '65-256 words': 0, '257-512 words (rewritten)': 0, 'chunk header and marking bitmap': 0 },
+    }
+  : undefined;
+const CHUNK = 256n * 1024n;
+const wordsW = Buffer.alloc(PAGE);
+const wordsM = Buffer.alloc(PAGE);
+function countWrites(address) {
+  const mb = PAGE / 1048576;
+  if (address % CHUNK < 3n * BigInt(PAGE)) {
+    writes.bands['chunk header and marking bitmap'] += mb;
+    return;
+  }
+  try {
+    readSync(writes.wmem, wordsW, 0, PAGE, address);
+    readSync(writes.mmem, wordsM, 0, PAGE, address);
+  } catch {
+    return;
+  }
+  let changed = 0;
+  for (let i = 0; i < PAGE; i += 8) if (wordsW.readBigUInt64LE(i) !== wordsM.readBigUInt64LE(i)) changed++;
+  const band = changed === 0 ? 'unchanged (written back as it was)' : changed <= 8 ? '1-8 words (fields, headers)' : changed <= 64 ? '9-64 words' : changed <= 256 ? '65-256 words' : '257-512 words (rewritten)';
+  writes.bands[band] += mb;
+}
 for (const m of workerMaps) {
   if (!m.fields.Private_Dirty) continue;
   if (m.end - m.start > 4n * 2n ** 30n) {
@@ -87,18 +121,24 @@ for (const m of workerMaps) {
   for (let i = 0; i < w.length / 8; i++) {
     const e = w.readBigUInt64LE(i * 8);
     if (!(e & PRESENT) || !(e & EXCLUSIVE)) continue;
-    if (mastered.has(i)) k.copiedMB += PAGE / 1048576;
-    else k.grownMB += PAGE / 1048576;
+    if (mastered.has(i)) {
+      k.copiedMB += PAGE / 1048576;
+      if (writes && m.kind.startsWith('anonymous (V8')) countWrites(m.start + BigInt(i * PAGE));
+    } else k.grownMB += PAGE / 1048576;
   }
 }
 closeSync(wfd);
 closeSync(mfd);
+if (writes) {
+  closeSync(writes.wmem);
+  closeSync(writes.mmem);
+}
 let heap;
 try {
   heap = JSON.parse(readFileSync(`/tmp/fg-heap-${workerPid}.json`, 'utf8'));
 } catch {}
 const total = Object.values(byKind).reduce((a, k) => ({ copiedMB: a.copiedMB + k.copiedMB, grownMB: a.grownMB + k.grownMB, privateDirtyMB: a.privateDirtyMB + k.privateDirtyMB }), { copiedMB: 0, grownMB: 0, privateDirtyMB: 0 });
-const result = { masterPid, workerPid, total, byKind, skippedHugeMappingsMB: skipped / 1024, v8Spaces: heap };
+const result = { masterPid, workerPid, total, byKind, skippedHugeMappingsMB: skipped / 1024, v8Spaces: heap, copiedHeapPagesByWordsChangedMB: writes?.bands };
 if (process.argv.includes('--json')) console.log(JSON.stringify(result));
 else {
   const f = (v) => v.toFixed(1).padStart(8);
@@ -106,6 +146,10 @@ else {
   console.log(`${'kind'.padEnd(40)} ${'priv.dirty'.padStart(10)} ${'copied'.padStart(8)} ${'grown'.padStart(8)} ${'shared'.padStart(8)}`);
   for (const [kind, k] of Object.entries(byKind).sort((a, b) => b[1].privateDirtyMB - a[1].privateDirtyMB)) {
     console.log(`${kind.padEnd(40)} ${f(k.privateDirtyMB).padStart(10)} ${f(k.copiedMB)} ${f(k.grownMB)} ${f(k.sharedMB)}`);
+  }
+  if (writes) {
+    console.log(`copied V8 heap pages, by how many of a page's 512 words the worker changed:`);
+    for (const [band, mb] of Object.entries(writes.bands)) console.log(`  ${band.padEnd(40)} ${f(mb)} MB`);
   }
   if (heap) for (const s of heap.spaces) console.log(`  V8 ${s.space_name.padEnd(28)} size ${(s.space_size / 1048576).toFixed(1)} MB, used ${(s.space_used_size / 1048576).toFixed(1)} MB`);
 }
