@@ -8,10 +8,11 @@
 //     handler allocates (bench/soak.mjs); default: the query's one row.
 //   BENCH_V8_FLAGS='--flag ...': set in every worker as it starts (v8.setFlagsFromString), the
 //     same way on both sides, so a flag's effect is measured for cluster too.
-//   BENCH_STATE=flat: the state's strings flattened as they are built (Number(s) flattens a string in
-//     place; a template literal makes a cons string, two halves). Tried because flattening in a
-//     worker would write to the master's pages; for this app it changed neither a worker's copied
-//     pages nor its growth (docs/memory-under-load.md). Default: as the issue's app built it.
+//   BENCH_STATE=flat: the state's strings flattened as each row is built. A template literal makes
+//     a cons string (a rope of two halves), which V8 flattens in place the first time it reads it
+//     whole: here JSON.stringify(row), in the master; as the issue's app built it (the default),
+//     it is each worker's first response that does, writing into the master's pages
+//     (docs/memory-under-load.md). Number(s), used here until 2026-12-05, does not flatten.
 //   BENCH_STATE=offheap: the same rows kept off V8's heap (offHeapState below): what an app can do
 //     about where its state lives (docs/memory-under-load.md).
 //   BENCH_GC_RECORD=<dir>: each worker records its collections and what its memory did across them
@@ -49,8 +50,8 @@ function offHeapState(rows) {
 
 /** The app: state built at load (what a real app's caches and code are), a pool, a server. */
 async function loadApp() {
-  const flat = process.env.BENCH_STATE === 'flat' ? (s) => (Number(s), s) : (s) => s;
-  const rowAt = (i) => ({ id: i, name: flat(`customer-${i}`), email: flat(`c${i}@example.com`), tags: ['a', 'b', String(i % 97)] });
+  const flat = process.env.BENCH_STATE === 'flat' ? (row) => (JSON.stringify(row), row) : (row) => row;
+  const rowAt = (i) => flat({ id: i, name: `customer-${i}`, email: `c${i}@example.com`, tags: ['a', 'b', String(i % 97)] });
   const state = [];
   let bytes = 0;
   for (let i = 0; bytes < Number(stateArg) * 2 ** 20; i++) {
