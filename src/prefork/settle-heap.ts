@@ -6,12 +6,13 @@
 //     150 MB of state, 4 workers): the workers' private dirty memory after 8 s of load is 39-43 MB
 //     each against 68 MB without it (the "full" figure beside it, 41-44 MB, was measured when
 //     'full' was, by a bug, a scavenge too), for 43 ms.
-//   'full': one full collection, in which V8 also compacts the pages it finds fragmented: for an
-//     app whose old generation holds much garbage at the fork, freed once instead of in every
-//     worker. 0.15-0.3 s for the 195 MB heap of bench/prefork-server.mjs. It also sets the limit
-//     the workers inherit for their first full collection, from the master's live heap, at V8's
-//     idle factor (4x): under load that limit, not the copy-on-write, is where a worker's memory
-//     goes first (docs/memory-under-load.md). Compacting every page at the settle
+//   'full': one full collection, in which V8 also compacts the pages it finds fragmented and
+//     sweeps the master's garbage, which a worker would otherwise allocate over, copying each page
+//     it touches: under load a worker copied 27 MB of the master's pages in 30 s against 41 MB
+//     after 'young' (bench/worker-memory.mjs --writes). 0.15-0.3 s for the 195 MB heap of
+//     bench/prefork-server.mjs, so not the default. It also sets the limit the workers inherit for
+//     their first full collection, from the master's live heap, at V8's idle factor (4x)
+//     (docs/memory-under-load.md). Compacting every page at the settle
 //     (--compact-on-every-full-gc) did not lower what workers copy: not offered.
 //   'none': nothing.
 import { setFlagsFromString } from 'node:v8';
