@@ -6,7 +6,7 @@
 // or shrunk (freed).
 // "between collections" is the handler's own work, in intervals with no collection.
 //   node bench/gc-attribution.mjs [--mode prefork|cluster] [--seconds 60] [--flags '<v8 flags>']
-//                                 [--settle young|full|none] [--state built|flat] [--json]
+//                                 [--settle young|full|none] [--state built|flat|offheap] [--json]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
