@@ -220,8 +220,10 @@ describe('state that stays shared', () => {
         return run.results.master.worker;
       }),
     );
-    // Measured (300 000 rows, two ropes each): Private_Dirty 112 MB against 60, shared 49 against 99.
-    expect(asBuilt.privateDirty - flattened.privateDirty).toBeGreaterThan(30 * MB);
+    // Measured (300 000 rows, two ropes each), Private_Dirty and shared, as built against flattened:
+    // Node 20 112/49 against 60/99 MB; Node 22 77/79 against 58/128; 24 86/67 against 60/125; 26
+    // 89/80 against 60/140. Newer V8s copy less of it, but every one unshares 49-60 MB.
+    expect(asBuilt.privateDirty - flattened.privateDirty).toBeGreaterThan(10 * MB);
     expect(flattened.shared - asBuilt.shared).toBeGreaterThan(30 * MB);
   });
 });
