@@ -35,7 +35,7 @@ const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
  * BENCH_STATE=offheap: the same rows kept off V8's heap, as JSON text in one Buffer with a typed
  * array of offsets (both external memory: V8 neither scans nor moves them), each row parsed when a
  * request reads it. Where a worker only reads its state, this is where it stays shared
- * (docs/memory-under-load.md, "Where the state lives").
+ * (docs/memory-under-load.md, "What an app can do to keep sharing").
  */
 function offHeapState(rows) {
   const offsets = new Uint32Array(rows.length + 1);
