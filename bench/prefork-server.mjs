@@ -6,6 +6,7 @@
 // then { reloaded: ms } after each SIGHUP's rolling replacement.
 //   BENCH_HANDLER=json40: each request also builds a 40-item JSON body from the state, as a real
 //     handler allocates (bench/soak.mjs); default: the query's one row.
+//   BENCH_BALANCE=0: prefork without options.balance (keep-alive connections stay where they land).
 //   BENCH_V8_FLAGS='--flag ...': set in every worker as it starts (v8.setFlagsFromString), the
 //     same way on both sides, so a flag's effect is measured for cluster too.
 //   BENCH_STATE=flat: the state's strings flattened as each row is built. A template literal makes
@@ -97,6 +98,7 @@ if (mode === 'prefork') {
     workers: WORKERS,
     worker: workerFlags,
     settleHeap,
+    balance: process.env.BENCH_BALANCE !== '0',
     stop: () => app.pool.end(),
     ...(reforkAfter > 0 ? { refork: { afterRequests: reforkAfter } } : {}),
   });

@@ -23,6 +23,8 @@ export interface MoldSetup {
   /** Stops the servers as a worker's graceful stop does, resolving once their connections have ended. */
   stopServing(): Promise<unknown>;
   settleHeap: SettleHeap;
+  /** Whether the workers it forks keep connections spread (balance.ts). */
+  balance: boolean;
   say(msg: object): void;
   stop?: (info: WorkerInfo) => void | Promise<void>;
 }
@@ -83,6 +85,7 @@ export function becomeMold(m: MoldSetup): MoldOrders {
         stop: m.stop,
         warmAfterRequests: 0,
         settleHeap: m.settleHeap,
+        balance: m.balance,
       });
       return;
     }

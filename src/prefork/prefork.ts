@@ -13,6 +13,7 @@ import { currentPid } from '../runtime/state.js';
 import { native } from '../seams/addon.js';
 import { activeHandles, handleFd } from '../seams/node.js';
 import { becomeWorker, workerInfo, type WorkerInfo } from './worker.js';
+import { masterBalance } from './balance.js';
 import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
 import { type ChannelEnds, MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
 import { monotonicUsec, systemdNotifier } from './systemd.js';
@@ -53,6 +54,10 @@ export interface PreforkOptions {
    * mold every worker is then forked from, so that they share its warm heap. master.refork() does
    * the same on demand. */
   refork?: { afterRequests?: number };
+  /** Keeps HTTP keep-alive connections spread over the workers (default true): a worker holding
+   * more than one over its share answers the extra ones' next request with `Connection: close`, so
+   * their clients reconnect to a less busy worker. See balance.ts. */
+  balance?: boolean;
 }
 
 export interface WorkerEvent {
@@ -91,6 +96,7 @@ const DEFAULTS = {
   memoryIntervalMs: 0,
   /** 0: no refork but master.refork()'s. */
   reforkAfterRequests: 0,
+  balance: true,
 };
 type Settings = typeof DEFAULTS & { workers: number; worker?: PreforkOptions['worker']; stop?: PreforkOptions['stop'] };
 
@@ -187,6 +193,12 @@ function checkOptions(options: unknown): Settings {
       throw new InvalidArgumentError(`prefork(options): options.refork must be an object like { afterRequests: 10000 }, got ${describe(o.refork)}.`);
     }
     if (r.afterRequests !== undefined) s.reforkAfterRequests = positiveInt('refork.afterRequests', r.afterRequests, 1);
+  }
+  if (o.balance !== undefined) {
+    if (typeof o.balance !== 'boolean') {
+      throw new InvalidArgumentError(`prefork(options): options.balance must be true or false, got ${describe(o.balance)}.`);
+    }
+    s.balance = o.balance;
   }
   if (o.stopSignals !== undefined) {
     if (!Array.isArray(o.stopSignals) || o.stopSignals.some((x) => typeof x !== 'string')) {
@@ -291,6 +303,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
   let adopting = 0; // forks from the mold under way: the master is a child subreaper while > 0
   const notify = systemdNotifier();
   let announced = false; // READY=1 sent: once every first worker was ready
+  const balance = masterBalance(); // the connections each worker holds (balance.ts)
 
   const later = (ms: number, fn: () => void): NodeJS.Timeout => {
     const t = setTimeout(() => {
@@ -299,6 +312,16 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     }, ms);
     timers.add(t);
     return t;
+  };
+
+  // Orders the serving workers to shed what they hold over their share (balance.ts).
+  const rebalance = (): void => {
+    if (stopping || !s.balance) return;
+    const serving = slots.filter((x) => x.ready && live.has(x.pid)).map((x) => x.pid);
+    for (const [pid, shed] of balance.orders(serving)) {
+      const channel = links.get(pid)?.channel;
+      if (channel && !channel.destroyed) channel.write(`${JSON.stringify({ shed })}\n`);
+    }
   };
 
   // What a worker says on its channel. Who says it is known from the channel, not from the message.
@@ -313,7 +336,13 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
       for (const w of [...mold.waiters]) w(msg as MoldReply);
       return;
     }
-    const said = msg as { ready?: unknown; warm?: unknown } | null;
+    const said = msg as { ready?: unknown; warm?: unknown; conns?: unknown; shedding?: unknown } | null;
+    if (typeof said?.conns === 'number' && typeof said.shedding === 'number') {
+      if (slot.pid !== pid || !slot.ready) return;
+      balance.heard(pid, said.conns, said.shedding);
+      rebalance();
+      return;
+    }
     if (said?.warm === slot.id && slot.pid === pid && slot.ready && s.reforkAfterRequests > 0 && !autoReforked) {
       autoReforked = true;
       reforkFrom(pid).catch((err) => process.emitWarning(`pg-forkguard prefork: ${(err as Error).message}`, { code: 'FORKGUARD_REFORK_FAILED' }));
@@ -322,6 +351,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
     if (said?.ready !== slot.id || slot.pid !== pid || slot.ready) return;
     slot.ready = true;
     clearTimeout(slot.readyTimer);
+    rebalance();
     master.emit('ready', { id: slot.id, pid, ms: Date.now() - slot.startedAt });
     if (!announced && !stopping && slots.every((x) => x.ready)) {
       announced = true;
@@ -399,6 +429,8 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
 
   const onExit = (slot: Slot, pid: number, code: number | null, signal: string | null): void => {
     live.delete(pid);
+    balance.gone(pid);
+    rebalance();
     const link = links.get(pid);
     links.delete(pid);
     if (link) closeEnd(link.handoff);
@@ -514,6 +546,7 @@ export function prefork(options?: PreforkOptions): WorkerInfo | Master {
       stop: s.stop,
       warmAfterRequests: s.reforkAfterRequests,
       settleHeap: s.settleHeap,
+      balance: s.balance,
     });
   };
 

@@ -12,6 +12,7 @@ import { currentPid } from '../runtime/state.js';
 import { responseOf } from '../seams/node.js';
 import { MAX_LINE, endSocket, lineReader } from './channel.js';
 import { becomeMold, type MoldOrders } from './mold.js';
+import { type WorkerBalance, workerBalance } from './balance.js';
 import type { SettleHeap } from './settle-heap.js';
 
 export interface WorkerInfo {
@@ -44,6 +45,8 @@ export interface WorkerSetup {
   warmAfterRequests: number;
   /** How a mold settles its heap before it forks (settle-heap.ts). */
   settleHeap: SettleHeap;
+  /** Keeps HTTP keep-alive connections spread over the workers (balance.ts). */
+  balance: boolean;
 }
 
 /** What this process set up as a worker, to take down when it becomes a mold's child. */
@@ -70,8 +73,10 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
   const say = (msg: object): void => {
     if (!control.destroyed) control.write(`${JSON.stringify({ ...msg, pid: currentPid() })}\n`);
   };
-  // What the master orders: only the mold's (mold.ts). A worker reads its channel for them.
+  // What the master orders: the mold's (mold.ts), and connections to shed (balance.ts). A worker
+  // reads its channel for them.
   let orders: MoldOrders | undefined;
+  const balance: WorkerBalance | undefined = setup.balance ? workerBalance(say) : undefined;
   control.setEncoding('utf8');
   control.on(
     'data',
@@ -81,14 +86,17 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
     // A worker forked from this mold inside this very chunk's handler has let go of the channel:
     // the rest of the chunk is the mold's, never the new worker's.
     if (control.destroyed) return;
-    let msg: { mold?: unknown; fork?: unknown } | null;
+    let msg: { mold?: unknown; fork?: unknown; shed?: unknown } | null;
     try {
       msg = JSON.parse(line) as typeof msg;
     } catch {
       return;
     }
-    if (msg?.mold === true && !orders && !stopping) {
+    if (typeof msg?.shed === 'number' && Number.isInteger(msg.shed) && msg.shed >= 0) {
+      if (!stopping) balance?.shed(msg.shed);
+    } else if (msg?.mold === true && !orders && !stopping) {
       stopping = true; // a mold serves no more: what stop() would do from here is the mold's
+      balance?.end();
       orders = becomeMold({
         id: setup.id,
         control,
@@ -96,6 +104,7 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
         servers: setup.listeners.map((l) => l.server),
         stopServing: () => Promise.all(setup.listeners.map(({ server }) => stopServing(server, sockets.get(server) ?? new Set(), listen))),
         settleHeap: setup.settleHeap,
+        balance: setup.balance,
         say,
         stop: setup.stop,
       });
@@ -123,6 +132,11 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
               open.add(socket);
               socket.once('close', () => open.delete(socket));
             });
+            // Only HTTP servers can let a connection go without failing a request.
+            if (balance && typeof (server as { closeIdleConnections?: unknown }).closeIdleConnections === 'function') {
+              listen(server, 'connection', (socket: Socket) => balance.opened(socket));
+              listen(server, 'request', (req: IncomingMessage, res: ServerResponse) => balance.request(req, res), true);
+            }
             if (setup.warmAfterRequests > 0) listen(server, 'request', onRequest);
             server.once('error', reject);
             server.listen({ fd }, () => {
@@ -152,6 +166,7 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
     if (orders) return orders.stop(why);
     if (stopping) return;
     stopping = true;
+    balance?.end();
     const closed = setup.listeners.map(({ server }) => stopServing(server, sockets.get(server) ?? new Set(), listen));
     await Promise.all(closed);
     control.destroy();
@@ -167,6 +182,7 @@ export function becomeWorker(setup: WorkerSetup): WorkerInfo {
 
   undoWorker = () => {
     undoWorker = undefined;
+    balance?.end();
     for (const u of undo.splice(0)) u();
     control.removeAllListeners();
     control.on('error', () => {});
