@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { freePort } from '../test/harness/postgres.mjs';
 
 const server = fileURLToPath(new URL('./prefork-server.mjs', import.meta.url));
@@ -61,18 +60,6 @@ export async function startServer(mode, url, env = {}) {
   return { mode, ready, stop: () => (proc.kill('SIGTERM'), exited) };
 }
 
-/** 16 keep-alive connections for `seconds`, each request a random key, as fast as the server
- * answers or at `rate` requests/s in all; autocannon's result. */
-export const load = (port, seconds, rate = 0) =>
-  new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url: `http://127.0.0.1:${port}/1`,
-        connections: 16,
-        duration: seconds,
-        ...(rate > 0 ? { overallRate: rate } : {}),
-        requests: [{ setupRequest: (r) => ({ ...r, path: `/${Math.floor(Math.random() * 1e6)}` }) }],
-      },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
-  });
+/** 16 keep-alive connections for `seconds`, as fast as the server answers or at `rate` requests/s
+ * in all (http-load.mjs). */
+export { load } from './http-load.mjs';

@@ -1,8 +1,8 @@
 // `npm run bench:soak`: memory under load, over minutes, the way issue #28 measured it. The same app
 // (bench/prefork-server.mjs with BENCH_HANDLER=json40: 150 MB of state, each request one pg query
 // and a 40-item JSON body built from the state), 4 workers each, served by prefork() and by
-// node:cluster side by side for the whole run, each under its own autocannon (16 keep-alive
-// connections) at the same request rate (--rate, per server), so that each does the same work:
+// node:cluster side by side for the whole run, each under its own load (bench/http-load.mjs: 16
+// keep-alive connections, each request timed from when it fell due) at the same request rate (--rate, per server), so that each does the same work:
 // side by side at full speed, cluster's GC helper threads take CPU from the others on a small
 // machine and a server that serves less allocates less. Every `sample` seconds: each server's
 // total PSS (master + workers) and its largest worker's Private_Dirty. Then throughput: --rounds
@@ -107,6 +107,8 @@ servers.forEach((s, i) => {
     soakRequestsPerSec: results[i].requests.average,
     soakP99Ms: results[i].latency.p99,
     errors: results[i].errors + results[i].non2xx + rounds[i].reduce((a, r) => a + r.errors, 0),
+    soakErrorCodes: results[i].errorCodes,
+    soakConnectionsOpened: results[i].connections,
     requestsPerSec: median(rounds[i].map((r) => r.requestsPerSec)),
     p99Ms: median(rounds[i].map((r) => r.p99Ms)),
     rounds: rounds[i],

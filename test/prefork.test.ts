@@ -175,6 +175,7 @@ describe('prefork(): bad input', () => {
     expect(m['refork 1000'].message).toMatch(/options\.refork must be an object like \{ afterRequests: 10000 \}, got number 1000/);
     expect(m['refork.afterRequests 0'].message).toMatch(/options\.refork\.afterRequests must be an integer >= 1/);
     expect(m['refork unknown key'].name).toBe('InvalidArgumentError');
+    expect(m['balance "yes"'].message).toMatch(/options\.balance must be true or false, got the string "yes"/);
     expect(m.reforkNoneReady).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_REFORK_FAILED' });
     expect(m.reforkNoneReady.message).toMatch(/no worker is ready to become the mold/);
     expect(m.twice).toMatchObject({ name: 'PreforkError', code: 'ERR_FORKGUARD_PREFORK_TWICE' });
