@@ -1,6 +1,6 @@
 // Keeping HTTP keep-alive connections spread over the workers. Every worker accepts on the same
 // listening socket, and whichever is scheduled first takes what is queued: a client that opens 16
-// keep-alive connections at once leaves them 12, 2, 1, 1 (bench: `ss` per worker, 4 workers), and
+// keep-alive connections at once leaves them 12, 2, 2 and 0 (bench: `ss` per worker, 4 workers), and
 // they stay there for the connections' life, so one worker does three quarters of the work and p99
 // follows it. node:cluster does not have this problem because its master accepts and hands each
 // connection round-robin; prefork's master accepts nothing (one less hop and no master on the hot
