@@ -14,6 +14,7 @@
       "native/core/condvars.c",
       "native/core/sweep.c",
       "native/core/adopt.c",
+      "native/core/malloc-settle.c",
       "native/uv/loop-hook.cc",
       "native/uv/async-resend.cc",
       "native/uv/child-watch.cc",

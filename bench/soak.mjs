@@ -9,7 +9,7 @@
 // rounds, each server alone at full speed for --round-seconds, in turn (interleaved, so that the
 // machine's drift falls on all alike); requests/s and p99 are the medians of the rounds.
 //   node bench/soak.mjs [--seconds 600] [--sample 30] [--rate 800] [--rounds 3] [--round-seconds 20]
-//                       [--flags '<v8 flags>'] [--settle young|full|none] [--state built|flat|offheap]
+//                       [--flags '<v8 flags>'] [--settle young|full|flatten|none] [--state built|flat|offheap]
 //                       [--modes prefork,refork,cluster] [--refork-after 2000] [--write] [--out soak]
 // 'refork' is prefork() with refork: { afterRequests } (src/prefork/mold.ts): its mold counts in its
 // total PSS. Every process is found anew at each sample (the master's children), since a refork

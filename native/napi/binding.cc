@@ -29,6 +29,7 @@
 extern "C" {
 #include "../core/adopt.h"
 #include "../core/core.h"
+#include "../core/malloc-settle.h"
 #include "../core/heap-placement.h"
 #include "../core/sweep.h"
 }
@@ -307,6 +308,12 @@ Napi::Value ReleaseThreadpool(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// settleMalloc(): gives malloc's free pages back and takes its free chunks out of reach
+// (malloc-settle.h): the bytes taken, or -1 where the C library is not glibc.
+Napi::Value SettleMalloc(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(fg_malloc_settle()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // childWatch(done) → a handle with ref(bool) and close(), for the next fork(): made before it, and
 // started by it in the parent (child-watch.h says why). done(pid, code, signal) once the child is
@@ -403,6 +410,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseThreadpool", Napi::Function::New(env, ReleaseThreadpool));
   exports.Set("threadpoolThreadsAlive", Napi::Function::New(env, ThreadpoolThreadsAlive));
   exports.Set("childWatch", Napi::Function::New(env, ChildWatch));
+  exports.Set("settleMalloc", Napi::Function::New(env, SettleMalloc));
   exports.Set("supported", Napi::Boolean::New(env, true));
 #ifdef FG_TEST_BUILD
   fg_add_test_exports(env, exports);

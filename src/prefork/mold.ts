@@ -52,7 +52,7 @@ export function becomeMold(m: MoldSetup): MoldOrders {
     }
     // A warm worker's old generation holds the garbage its requests promoted; a full collection
     // frees it once here rather than in every worker forked from it, and compacts what stays.
-    if (m.settleHeap !== 'none') settleHeap('full');
+    if (m.settleHeap !== 'none') settleHeap(m.settleHeap === 'flatten' ? 'flatten' : 'full');
     ready = true;
     m.say({ molded: m.id });
   });

@@ -14,6 +14,7 @@ import { native } from '../seams/addon.js';
 import { activeHandles, handleFd } from '../seams/node.js';
 import { becomeWorker, workerInfo, type WorkerInfo } from './worker.js';
 import { masterBalance } from './balance.js';
+import { canFlattenStrings } from './flatten-strings.js';
 import { type SettleHeap, settleHeap, settleKinds } from './settle-heap.js';
 import { type ChannelEnds, MAX_LINE, closeEnd, endSocket, lineReader, openChannel } from './channel.js';
 import { monotonicUsec, systemdNotifier } from './systemd.js';
@@ -41,7 +42,8 @@ export interface PreforkOptions {
   /** A worker alive this long counts as healthy: its death starts the backoff over (default 10 000 ms). */
   healthyAfterMs?: number;
   /** How the master settles its heap before forking, so workers share it: 'young' (one scavenge,
-   * the default), 'full' (a full collection with V8's compaction) or 'none'. See settle-heap.ts. */
+   * the default), 'full' (a full collection with V8's compaction), 'flatten' ('full' after flattening
+   * the strings the app's objects hold) or 'none'. See settle-heap.ts. */
   settleHeap?: SettleHeap;
   /** Signals that stop the master gracefully (default ['SIGTERM', 'SIGINT']); [] for none. */
   stopSignals?: NodeJS.Signals[];
@@ -186,6 +188,14 @@ function checkOptions(options: unknown): Settings {
       );
     }
     s.settleHeap = o.settleHeap as SettleHeap;
+    if (s.settleHeap === 'flatten' && !canFlattenStrings()) {
+      throw new PreforkError(
+        'ERR_FORKGUARD_NO_INSPECTOR',
+        "prefork(options): settleHeap 'flatten' finds the app's strings through node:inspector, which this Node " +
+          "was built without. Use settleHeap: 'full', and flatten the state in the app (JSON.stringify(state) " +
+          'once before prefork()).',
+      );
+    }
   }
   if (o.refork !== undefined) {
     const r = o.refork as Record<string, unknown> | null;

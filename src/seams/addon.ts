@@ -82,6 +82,8 @@ export interface Binding {
   /** How many of libuv's threadpool threads exist now, or -1 when that cannot be known. */
   threadpoolThreadsAlive(): number;
   childWatch(done: (pid: number, code: number | null, signal: number | null) => void): ChildWatch;
+  /** Gives malloc's free pages back and takes its free chunks out of a worker's reach (native/core/malloc-settle.h): bytes taken, or -1 where the C library is not glibc. */
+  settleMalloc(): number;
 }
 
 export const root = join(__dirname, '..', '..');

@@ -1,5 +1,5 @@
 // settleHeap (src/prefork/settle-heap.ts) runs the collection each kind names, seen the way V8
-// reports it to perf_hooks: 'young' a scavenge, 'full' a mark-compact, 'none' nothing. It runs in
+// reports it to perf_hooks: 'young' a scavenge, 'full' and 'flatten' a mark-compact, 'none' nothing. It runs in
 // this process: a collection forks nothing. (On Node 20, gc({ type: 'major' }) runs a scavenge: a
 // 'full' settle built on it would settle nothing more than 'young'.)
 import { PerformanceObserver, constants } from 'node:perf_hooks';
@@ -22,6 +22,10 @@ async function collectionsDuring(run: () => void): Promise<number[]> {
 describe('settleHeap', () => {
   it("'full' runs a mark-compact", async () => {
     expect(await collectionsDuring(() => settleHeap('full'))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+  });
+
+  it("'flatten' runs a mark-compact after flattening (test/unit/flatten-strings.test.ts)", async () => {
+    expect(await collectionsDuring(() => settleHeap('flatten'))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
   });
 
   it("'young' runs a scavenge and no mark-compact", async () => {
