@@ -212,15 +212,20 @@ describe('master.memory()', () => {
 });
 
 describe('state that stays shared', () => {
-  it("a worker that serializes the master's template-literal strings copies their pages and keeps flat copies; flattened in the master first, it does neither (docs/memory-under-load.md)", async () => {
-    const MB = 1024 * 1024;
-    const [asBuilt, flattened] = await Promise.all(
-      ['as-built', 'flattened'].map(async (how) => {
+  const MB = 1024 * 1024;
+  type WorkerMemory = { privateDirty: number; shared: number };
+  /** The worker's memory once it has serialized the master's state, each way, side by side. */
+  const workerAfterServing = (hows: string[]): Promise<WorkerMemory[]> =>
+    Promise.all(
+      hows.map(async (how) => {
         const run = await runFixture('prefork/ropes.mjs', { args: [how] });
         expect(run.code, run.stderr).toBe(0);
-        return run.results.master.worker;
+        return run.results.master.worker as WorkerMemory;
       }),
     );
+
+  it("a worker that serializes the master's template-literal strings copies their pages and keeps flat copies; flattened in the master first, it does neither (docs/memory-under-load.md)", async () => {
+    const [asBuilt, flattened] = await workerAfterServing(['as-built', 'flattened']);
     // Measured (300 000 rows, two ropes each), Private_Dirty and shared, as built against flattened:
     // Node 20 112/49 against 60/99 MB; Node 22 77/79 against 58/128; 24 86/67 against 60/125; 26
     // 89/80 against 60/140. Newer V8s copy less of it, but every one unshares 49-60 MB.
@@ -229,14 +234,7 @@ describe('state that stays shared', () => {
   });
 
   it("settleHeap: 'flatten' finds the master's ropes itself: the app's code as built, the worker's memory as if the app had flattened them", async () => {
-    const MB = 1024 * 1024;
-    const [asBuilt, settled] = await Promise.all(
-      ['as-built', 'settle-flatten'].map(async (how) => {
-        const run = await runFixture('prefork/ropes.mjs', { args: [how] });
-        expect(run.code, run.stderr).toBe(0);
-        return run.results.master.worker;
-      }),
-    );
+    const [asBuilt, settled] = await workerAfterServing(['as-built', 'settle-flatten']);
     // Measured (Node 20), Private_Dirty and shared, as built against settleHeap 'flatten': 112/39-40
     // against 60-61/83-84 MB, as the app's own JSON.stringify(state) gives (60/99 above).
     expect(asBuilt.privateDirty - settled.privateDirty).toBeGreaterThan(10 * MB);
