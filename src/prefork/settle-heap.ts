@@ -51,9 +51,9 @@ export function settleHeap(kind: SettleHeap): void {
   // gc() with no argument is V8's full collection. Not gc({ type: 'major' }): Node 20's V8 runs a
   // scavenge for that (test/unit/settle-heap.test.ts watches which collection each kind runs).
   if (kind === 'young') return gc({ type: 'minor' });
-  // The flat copies are made young; the full collection after moves them out once, here.
   if (kind !== 'flatten') return gc();
   flattenStrings();
+  // Frees the ropes just replaced, and moves the flat copies, made young, out once, here.
   gc();
   // Finding the strings made V8 malloc a set of every object, freed but kept (malloc-settle.h).
   native.settleMalloc();
