@@ -86,7 +86,7 @@ describe('prefork() options', () => {
     ['unknown option', { wokers: 2 }, /unknown option 'wokers'/],
     ['workers 0', { workers: 0 }, /options.workers must be an integer >= 1, got number 0/],
     ['worker not a function', { worker: 1 }, /options.worker must be a function/],
-    ['settleHeap unknown', { settleHeap: 'all' }, /options.settleHeap must be one of 'young', 'full', 'none'/],
+    ['settleHeap unknown', { settleHeap: 'all' }, /options.settleHeap must be one of 'young', 'full', 'flatten', 'none'/],
     ['stopSignals not an array', { stopSignals: 'SIGTERM' }, /options.stopSignals must be an array of signal names/],
   ])('%s → InvalidArgumentError, before anything is forked or closed', (_, options, message) => {
     const err = thrown(() => prefork(options as any));
