@@ -5,7 +5,9 @@
 // master (copied or given back: bench/gc-recorder.mjs), and V8's old generation grown (promotion)
 // or shrunk (freed).
 // "between collections" is the handler's own work, in intervals with no collection.
-//   node bench/gc-attribution.mjs [--mode prefork|cluster] [--seconds 60] [--flags '<v8 flags>']
+// Per kind also the longest single pause and how many paused the worker 20 ms or more: at a fixed
+// --rate (requests/s in all; default as fast as it answers), those are what a request waits behind.
+//   node bench/gc-attribution.mjs [--mode prefork|cluster|cluster-single] [--seconds 60] [--rate 0] [--flags '<v8 flags>']
 //                                 [--settle young|full|none] [--state built|flat|offheap] [--json]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +27,7 @@ const db = process.env.DATABASE_URL ? null : await startPostgres({ log: () => {}
 const url = process.env.DATABASE_URL ?? db.tcpUrl;
 const dir = mkdtempSync(join(tmpdir(), 'fg-gc-'));
 const server = await startServer(MODE, url, { BENCH_GC_RECORD: dir, BENCH_V8_FLAGS: arg('flags', ''), BENCH_SETTLE: arg('settle', 'young'), BENCH_STATE: arg('state', 'built') });
-const result = await load(server.ready.port, SECONDS);
+const result = await load(server.ready.port, SECONDS, Number(arg('rate', 0)));
 const workers = childrenOf(server.ready.master);
 for (const pid of workers) process.kill(pid, 'SIGUSR1');
 await new Promise((r) => setTimeout(r, 1000));
@@ -43,9 +45,11 @@ for (const pid of workers) {
     // An interval that closed at one entry may hold more than one collection (a mark-compact's
     // finalisation after incremental steps): it counts under the heaviest of them.
     const kind = e.kinds.length === 0 ? 'between collections' : ['mark-compact', 'incremental marking', 'scavenge', 'weak callbacks'].find((k) => e.kinds.includes(k)) ?? e.kinds[0];
-    const r = (rows[kind] ??= { count: 0, gcMs: 0, privateDirtyMB: 0, unsharedMB: 0, oldGenMB: 0 });
+    const r = (rows[kind] ??= { count: 0, gcMs: 0, maxPauseMs: 0, pauses20ms: 0, privateDirtyMB: 0, unsharedMB: 0, oldGenMB: 0 });
     r.count += kind === 'between collections' ? 0 : 1;
     r.gcMs += e.gcMs;
+    r.maxPauseMs = Math.max(r.maxPauseMs, e.gcMs);
+    if (e.gcMs >= 20) r.pauses20ms++;
     r.privateDirtyMB += e.privateDirty / MB;
     r.unsharedMB += -e.shared / MB;
     r.oldGenMB += e.oldUsed / MB;
@@ -59,9 +63,9 @@ const out = { mode: MODE, seconds: SECONDS, workers: workers.length, requestsPer
 if (process.argv.includes('--json')) console.log(JSON.stringify(out));
 else {
   console.log(`${MODE}, ${SECONDS} s, ${workers.length} workers: ${Math.round(out.requestsPerSec)} req/s, p99 ${out.p99Ms} ms, largest Private_Dirty at the end ${out.largestPrivateDirtyMB.toFixed(0)} MB`);
-  console.log('| kind | count | main-thread ms | Private_Dirty gained | no longer shared with the master | old generation |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('| kind | count | main-thread ms | longest | >= 20 ms | Private_Dirty gained | no longer shared with the master | old generation |');
+  console.log('|---|---|---|---|---|---|---|---|');
   const f = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(0)} MB`;
-  for (const [kind, r] of Object.entries(rows)) console.log(`| ${kind} | ${r.count} | ${r.gcMs.toFixed(0)} | ${f(r.privateDirtyMB)} | ${f(r.unsharedMB)} | ${f(r.oldGenMB)} |`);
+  for (const [kind, r] of Object.entries(rows)) console.log(`| ${kind} | ${r.count} | ${r.gcMs.toFixed(0)} | ${r.maxPauseMs.toFixed(0)} | ${r.pauses20ms} | ${f(r.privateDirtyMB)} | ${f(r.unsharedMB)} | ${f(r.oldGenMB)} |`);
 }
 process.exit(0);

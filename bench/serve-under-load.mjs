@@ -35,13 +35,15 @@ export function childrenOf(pid) {
 }
 
 /**
- * Starts the app: mode 'prefork', 'refork' (prefork with refork: { afterRequests }) or 'cluster';
+ * Starts the app: mode 'prefork', 'refork' (prefork with refork: { afterRequests }), 'cluster', or
+ * 'cluster-single' (cluster's workers under --single-threaded, the flag a process that forks runs with);
  * env adds to the server's (BENCH_V8_FLAGS, BENCH_SETTLE, BENCH_GC_RECORD, ...). Resolves once
  * every worker serves, with { mode, ready: { master, workers, port }, stop }.
  */
 export async function startServer(mode, url, env = {}) {
   const port = await freePort();
-  const forked = mode === 'cluster' ? 'cluster' : 'prefork';
+  const forked = mode.startsWith('cluster') ? 'cluster' : 'prefork';
+  if (mode === 'cluster-single') env = { ...env, BENCH_SINGLE_THREADED: '1' };
   const args = forked === 'prefork' ? ['--single-threaded', server] : [server];
   const proc = spawn(process.execPath, [...args, forked, url, '4', '150'], {
     env: { ...process.env, BENCH_PORT: String(port), BENCH_HANDLER: 'json40', ...env },

@@ -10,10 +10,12 @@
 // machine's drift falls on all alike); requests/s and p99 are the medians of the rounds.
 //   node bench/soak.mjs [--seconds 600] [--sample 30] [--rate 800] [--rounds 3] [--round-seconds 20]
 //                       [--flags '<v8 flags>'] [--settle young|full|flatten|none] [--state built|flat|offheap]
-//                       [--modes prefork,refork,cluster] [--refork-after 2000] [--write] [--out soak]
+//                       [--modes prefork,refork,cluster[,cluster-single]] [--refork-after 2000] [--write] [--out soak]
 // 'refork' is prefork() with refork: { afterRequests } (src/prefork/mold.ts): its mold counts in its
 // total PSS. Every process is found anew at each sample (the master's children), since a refork
 // replaces every worker. Its throughput rounds run after its refork; prefork's never reforked.
+// 'cluster-single' is node:cluster with its workers under --single-threaded, as prefork's run: what
+// that flag costs (no GC helper threads) apart from what prefork adds. Ratios are against 'cluster'.
 // --flags are set in every worker of both (and in prefork's master before it settles its heap);
 // --settle is prefork's settleHeap; --state flat builds the app's strings flat, --state offheap keeps
 // the same rows off V8's heap, JSON text in a Buffer, parsed as read (bench/prefork-server.mjs).

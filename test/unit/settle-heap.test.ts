@@ -1,8 +1,9 @@
 // settleHeap (src/prefork/settle-heap.ts) runs the collection each kind names, seen the way V8
-// reports it to perf_hooks: 'young' a scavenge, 'full' and 'flatten' a mark-compact, 'none' nothing. It runs in
+// reports it to perf_hooks: 'young' a scavenge, 'full' and 'flatten' a mark-compact, 'none' nothing; and 'flatten' compacts every page. It runs in
 // this process: a collection forks nothing. (On Node 20, gc({ type: 'major' }) runs a scavenge: a
 // 'full' settle built on it would settle nothing more than 'young'.)
 import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { settleHeap } from '../../dist/prefork/settle-heap.js';
 
@@ -19,6 +20,19 @@ async function collectionsDuring(run: () => void): Promise<number[]> {
   return kinds;
 }
 
+/** Bytes of the old generation's pages that hold no live object (holes and free tails). */
+function oldSpaceSlack(): number {
+  const old = getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!;
+  return old.physical_space_size - old.space_used_size;
+}
+
+/** 200 000 rows whose strings are ropes (template literals of 13+ characters), old. */
+function ropedRows(): { name: string; email: string }[] {
+  const rows = Array.from({ length: 400_000 }, (_, i) => ({ id: i, name: `customer-${i}`, email: `c${i}@example.com` }));
+  settleHeap('full'); // promotes them
+  return rows;
+}
+
 describe('settleHeap', () => {
   it("'full' runs a mark-compact", async () => {
     expect(await collectionsDuring(() => settleHeap('full'))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
@@ -26,6 +40,14 @@ describe('settleHeap', () => {
 
   it("'flatten' runs a mark-compact after flattening (test/unit/flatten-strings.test.ts)", async () => {
     expect(await collectionsDuring(() => settleHeap('flatten'))).toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
+  });
+
+  it("'flatten' leaves no holes where the ropes it replaced were (V8 alone compacts only pages mostly empty)", () => {
+    const rows = ropedRows();
+    settleHeap('flatten');
+    expect(rows[123_456].name).toBe('customer-123456');
+    const slack = oldSpaceSlack();
+    expect(slack).toBeLessThan(3 * 2 ** 20);
   });
 
   it("'young' runs a scavenge and no mark-compact", async () => {
