@@ -12,15 +12,16 @@
 //     after 'young' (bench/worker-memory.mjs --writes). 0.15-0.3 s for the 195 MB heap of
 //     bench/prefork-server.mjs, so not the default. It also sets the limit the workers inherit for
 //     their first full collection, from the master's live heap, at V8's idle factor (4x)
-//     (docs/memory-under-load.md). Compacting every page at the settle
-//     (--compact-on-every-full-gc) did not lower what workers copy: not offered.
+//     (docs/memory-under-load.md). Compacting every page here did not lower what workers copy
+//     (the ropes still live leave few holes); after 'flatten' it does.
 //   'flatten': 'full', after replacing every rope the app's objects hold by its flat string
-//     (flatten-strings.ts), so that a worker reading its state whole writes nothing into it; then
-//     malloc's heap is settled too (native/core/malloc-settle.h). For a server whose state is
-//     objects with strings built by + or template literals: the issue's app as written, 10 minutes
-//     at 800 requests/s, total PSS 0.47x node:cluster's and its largest worker 116 MB, against
-//     0.73-0.91x and 331-339 MB after 'young' (docs/soak-flatten.json). 4-5 s for that 150 MB
-//     state (1.2 million objects): not the default.
+//     (flatten-strings.ts), so that a worker reading its state whole writes nothing into it, with
+//     every page compacted (compactEveryPage, below); then malloc's heap is settled too
+//     (native/core/malloc-settle.h). For a server whose state is objects with strings built by +
+//     or template literals: the issue's app as written, 10 minutes at 800 requests/s, total PSS
+//     0.38x node:cluster's and its largest worker 82 MB, against 0.73-0.91x and 331-339 MB after
+//     'young' (docs/soak-flatten.json). 4-6 s for that 150 MB state (1.2 million objects): not
+//     the default.
 //   'none': nothing.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
