@@ -8,7 +8,9 @@
 // Per kind also the longest single pause and how many paused the worker 20 ms or more: at a fixed
 // --rate (requests/s in all; default as fast as it answers), those are what a request waits behind.
 //   node bench/gc-attribution.mjs [--mode prefork|cluster|cluster-single] [--seconds 60] [--rate 0] [--flags '<v8 flags>']
-//                                 [--settle young|full|none] [--state built|flat|offheap] [--json]
+//                                 [--settle young|full|none] [--state built|flat|offheap] [--json] [--timeline]
+// --timeline also prints, per worker, when each mark-compact and each collection that paused it 20 ms or more ran (seconds
+// from the first load request) and for how long: whether the workers' pauses fall together.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,12 +29,14 @@ const db = process.env.DATABASE_URL ? null : await startPostgres({ log: () => {}
 const url = process.env.DATABASE_URL ?? db.tcpUrl;
 const dir = mkdtempSync(join(tmpdir(), 'fg-gc-'));
 const server = await startServer(MODE, url, { BENCH_GC_RECORD: dir, BENCH_V8_FLAGS: arg('flags', ''), BENCH_SETTLE: arg('settle', 'young'), BENCH_STATE: arg('state', 'built') });
+const loadStart = performance.timeOrigin + performance.now();
 const result = await load(server.ready.port, SECONDS, Number(arg('rate', 0)));
 const workers = childrenOf(server.ready.master);
 for (const pid of workers) process.kill(pid, 'SIGUSR1');
 await new Promise((r) => setTimeout(r, 1000));
 const rows = {};
 let final = 0;
+const timeline = {};
 for (const pid of workers) {
   let events;
   try {
@@ -41,6 +45,7 @@ for (const pid of workers) {
     continue;
   }
   final = Math.max(final, events.at(-1)?.privateDirtyNow ?? 0);
+  timeline[pid] = events.filter((e) => e.gcMs >= 20 || e.kinds.includes('mark-compact')).map((e) => `${((e.wallMs - loadStart) / 1000).toFixed(1)}s ${e.kinds.join('+')} ${e.gcMs.toFixed(0)}ms`);
   for (const e of events) {
     // An interval that closed at one entry may hold more than one collection (a mark-compact's
     // finalisation after incremental steps): it counts under the heaviest of them.
@@ -67,5 +72,6 @@ else {
   console.log('|---|---|---|---|---|---|---|---|');
   const f = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(0)} MB`;
   for (const [kind, r] of Object.entries(rows)) console.log(`| ${kind} | ${r.count} | ${r.gcMs.toFixed(0)} | ${r.maxPauseMs.toFixed(0)} | ${r.pauses20ms} | ${f(r.privateDirtyMB)} | ${f(r.unsharedMB)} | ${f(r.oldGenMB)} |`);
+  if (process.argv.includes('--timeline')) for (const [pid, t] of Object.entries(timeline)) console.log(`worker ${pid}: ${t.join(', ')}`);
 }
 process.exit(0);

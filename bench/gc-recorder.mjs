@@ -37,6 +37,7 @@ export function recordCollections(dir) {
     const now = reading();
     events.push({
       at: performance.now(),
+      wallMs: performance.timeOrigin + performance.now(), // comparable across processes
       kinds,
       gcMs: pending.reduce((a, e) => a + e.duration, 0),
       privateDirty: now.privateDirty - last.privateDirty,

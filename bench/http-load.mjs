@@ -13,10 +13,13 @@ import { Agent, request } from 'node:http';
 
 const CONNECTIONS = 16;
 
-/** { requests: { average }, latency: { p50, p99, max }, errors, errorCodes, non2xx, connections } for `seconds`
- * of load on 127.0.0.1:`port`; `rate` requests/s in all, or 0 for as fast as it answers. Latencies
- * in ms. `connections` counts every connection opened, the first 16 included. */
-export async function load(port, seconds, rate = 0) {
+/** { requests: { average }, latency: { p50, p99, max }, windows, errors, errorCodes, non2xx, connections }
+ * for `seconds` of load on 127.0.0.1:`port`; `rate` requests/s in all, or 0 for as fast as it
+ * answers. Latencies in ms. `windows` is [{ fromS, n, p99, max }] per `windowSeconds` by when each
+ * request fell due (the soak's 30 s, its memory samples' step, or 1 s), so that a startup transient,
+ * a stall and a steady state can be told apart. `connections` counts every connection opened, the
+ * first 16 included. */
+export async function load(port, seconds, rate = 0, windowSeconds = 30) {
   // 'fifo': every connection in turn, as autocannon's clients are. With 'lifo' (the default) at a
   // low rate a few connections sit idle past the server's keepAliveTimeout (5 s), and a request
   // sent as the server closes one fails (a 10-minute soak had one failure on each side).
@@ -25,16 +28,19 @@ export async function load(port, seconds, rate = 0) {
   const create = agent.createConnection.bind(agent);
   agent.createConnection = (...args) => (connections++, create(...args));
   let latencies = new Float64Array(1 << 16);
+  let dues = new Float64Array(1 << 16);
   let n = 0;
   let errors = 0;
   const errorCodes = {};
   let non2xx = 0;
-  const record = (ms) => {
-    if (n === latencies.length) {
-      const bigger = new Float64Array(n * 2);
-      bigger.set(latencies);
-      latencies = bigger;
-    }
+  const grow = (a) => {
+    const bigger = new Float64Array(a.length * 2);
+    bigger.set(a);
+    return bigger;
+  };
+  const record = (due, ms) => {
+    if (n === latencies.length) [latencies, dues] = [grow(latencies), grow(dues)];
+    dues[n] = due;
     latencies[n++] = ms;
   };
   const one = (due) =>
@@ -43,7 +49,7 @@ export async function load(port, seconds, rate = 0) {
         res.on('data', () => {});
         res.on('end', () => {
           if (res.statusCode !== 200) non2xx++;
-          record(performance.now() - due);
+          record(due, performance.now() - due);
           resolve();
         });
       });
@@ -85,11 +91,23 @@ export async function load(port, seconds, rate = 0) {
   }
   const elapsed = (performance.now() - t0) / 1000;
   agent.destroy();
+  const at = (sorted, q) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10 : 0);
+  const byWindow = [];
+  for (let i = 0; i < n; i++) {
+    const w = Math.floor((dues[i] - t0) / 1000 / windowSeconds);
+    (byWindow[w] ??= []).push(latencies[i]);
+  }
+  const windows = [...byWindow.entries()]
+    .filter(([, l]) => l)
+    .map(([w, l]) => {
+      const sorted = Float64Array.from(l).sort();
+      return { fromS: w * windowSeconds, n: sorted.length, p99: at(sorted, 0.99), max: at(sorted, 1) };
+    });
   const sorted = latencies.subarray(0, n).sort();
-  const at = (q) => (n ? Math.round(sorted[Math.min(n - 1, Math.floor(q * n))] * 10) / 10 : 0);
   return {
     requests: { average: Math.round((n / elapsed) * 100) / 100, total: n },
-    latency: { p50: at(0.5), p99: at(0.99), max: at(1) },
+    latency: { p50: at(sorted, 0.5), p99: at(sorted, 0.99), max: at(sorted, 1) },
+    windows,
     errors,
     errorCodes,
     non2xx,

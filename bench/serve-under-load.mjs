@@ -38,9 +38,10 @@ export function childrenOf(pid) {
  * Starts the app: mode 'prefork', 'refork' (prefork with refork: { afterRequests }), 'cluster', or
  * 'cluster-single' (cluster's workers under --single-threaded, the flag a process that forks runs with);
  * env adds to the server's (BENCH_V8_FLAGS, BENCH_SETTLE, BENCH_GC_RECORD, ...). Resolves once
- * every worker serves, with { mode, ready: { master, workers, port }, stop }.
+ * every worker serves, with { mode, ready: { master, workers, port }, stop }. `onLine` gets each
+ * later line its processes print (V8's --trace-gc-nvp, for bench/gc-main-thread.mjs).
  */
-export async function startServer(mode, url, env = {}) {
+export async function startServer(mode, url, env = {}, onLine = () => {}) {
   const port = await freePort();
   const forked = mode.startsWith('cluster') ? 'cluster' : 'prefork';
   if (mode === 'cluster-single') env = { ...env, BENCH_SINGLE_THREADED: '1' };
@@ -51,10 +52,16 @@ export async function startServer(mode, url, env = {}) {
   });
   const ready = await new Promise((resolve, reject) => {
     let buf = '';
+    let ready;
+    proc.stdout.setEncoding('utf8');
     proc.stdout.on('data', (d) => {
       buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (ready) onLine(line);
+        else if (line.startsWith('{')) resolve((ready = JSON.parse(line)));
+      }
     });
     proc.once('exit', (code) => reject(new Error(`${mode} exited (${code}) before it was ready`)));
   });

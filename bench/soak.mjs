@@ -7,8 +7,15 @@
 // machine and a server that serves less allocates less. Every `sample` seconds: each server's
 // total PSS (master + workers) and its largest worker's Private_Dirty. Then throughput: --rounds
 // rounds, each server alone at full speed for --round-seconds, in turn (interleaved, so that the
-// machine's drift falls on all alike); requests/s and p99 are the medians of the rounds.
+// machine's drift falls on all alike); requests/s and p99 are the medians of the rounds. And in
+// each round, each server alone at --rate for --rate-round-seconds, warm: p50 and p99 at a fixed
+// rate, and the seconds in which a request waited 200 ms or more. The soak's own p99 says less:
+// side by side on 2 cores one server's collections stall the other too, and over a whole run it is
+// set by the first minutes (each server's workers, started together, run their first full
+// collection together: both stalled for seconds at 90-96 s, docs/memory-under-load.md); its p99
+// per 30 s window (soakWindows) shows when.
 //   node bench/soak.mjs [--seconds 600] [--sample 30] [--rate 800] [--rounds 3] [--round-seconds 20]
+//                       [--rate-round-seconds 60]
 //                       [--flags '<v8 flags>'] [--settle young|full|flatten|none] [--state built|flat|offheap]
 //                       [--modes prefork,refork,cluster[,cluster-single]] [--refork-after 2000] [--write] [--out soak]
 // 'refork' is prefork() with refork: { afterRequests } (src/prefork/mold.ts): its mold counts in its
@@ -45,6 +52,7 @@ const REFORK_AFTER = Number(arg('refork-after', 2000));
 const RATE = Number(arg('rate', 800));
 const ROUNDS = Number(arg('rounds', 3));
 const ROUND_SECONDS = Number(arg('round-seconds', 20));
+const RATE_ROUND_SECONDS = Number(arg('rate-round-seconds', 60));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** User + system CPU seconds a process has used (0 once it has gone). */
@@ -91,8 +99,21 @@ const rounds = servers.map(() => []);
 for (let r = 0; r < ROUNDS; r++) {
   for (const [i, s] of servers.entries()) {
     const res = await load(s.ready.port, ROUND_SECONDS);
-    rounds[i].push({ requestsPerSec: res.requests.average, p99Ms: res.latency.p99, errors: res.errors + res.non2xx });
-    console.log(`round ${r + 1} ${s.mode}: ${Math.round(res.requests.average)} req/s, p99 ${res.latency.p99} ms`);
+    const atRate = RATE_ROUND_SECONDS > 0 ? await load(s.ready.port, RATE_ROUND_SECONDS, RATE, 1) : undefined;
+    rounds[i].push({
+      requestsPerSec: res.requests.average,
+      p99Ms: res.latency.p99,
+      p99AtRateMs: atRate?.latency.p99,
+      p50AtRateMs: atRate?.latency.p50,
+      // Seconds in which some request waited 200 ms or more: a stall, against a tail spread thin.
+      stalledSecondsAtRate: atRate?.windows.filter((w) => w.max >= 200).length,
+      errors: res.errors + res.non2xx + (atRate ? atRate.errors + atRate.non2xx : 0),
+    });
+    const r0 = rounds[i].at(-1);
+    console.log(
+      `round ${r + 1} ${s.mode}: ${Math.round(res.requests.average)} req/s, p99 ${res.latency.p99} ms` +
+        (atRate ? `; alone at ${RATE}/s p50 ${r0.p50AtRateMs} ms, p99 ${r0.p99AtRateMs} ms, ${r0.stalledSecondsAtRate} s with a 200 ms+ wait` : ''),
+    );
   }
 }
 await Promise.all(servers.map((s) => s.stop()));
@@ -108,11 +129,14 @@ servers.forEach((s, i) => {
     lastMaxPrivateDirtyMB: samples[samples.length - 1][s.mode].maxPrivateDirtyMB,
     soakRequestsPerSec: results[i].requests.average,
     soakP99Ms: results[i].latency.p99,
+    soakWindows: results[i].windows,
     errors: results[i].errors + results[i].non2xx + rounds[i].reduce((a, r) => a + r.errors, 0),
     soakErrorCodes: results[i].errorCodes,
     soakConnectionsOpened: results[i].connections,
     requestsPerSec: median(rounds[i].map((r) => r.requestsPerSec)),
     p99Ms: median(rounds[i].map((r) => r.p99Ms)),
+    p50AtRateMs: RATE_ROUND_SECONDS > 0 ? median(rounds[i].map((r) => r.p50AtRateMs)) : undefined,
+    p99AtRateMs: RATE_ROUND_SECONDS > 0 ? median(rounds[i].map((r) => r.p99AtRateMs)) : undefined,
     rounds: rounds[i],
     workerCpuSeconds: workerCpu[i],
   };
@@ -124,6 +148,7 @@ for (const mode of MODES.filter((m) => m !== 'cluster' && summary.cluster)) {
     requestsPerSec: summary[mode].requestsPerSec / summary.cluster.requestsPerSec,
     p99: summary[mode].p99Ms / summary.cluster.p99Ms,
     soakP99: summary[mode].soakP99Ms / summary.cluster.soakP99Ms,
+    p99AtRate: summary[mode].p99AtRateMs / summary.cluster.p99AtRateMs,
   };
 }
 const out = {
@@ -133,6 +158,7 @@ const out = {
   ratePerServer: RATE,
   rounds: ROUNDS,
   roundSeconds: ROUND_SECONDS,
+  rateRoundSeconds: RATE_ROUND_SECONDS,
   flags: FLAGS,
   settle: SETTLE,
   state: STATE,
