@@ -45,7 +45,7 @@ for (const pid of workers) {
     continue;
   }
   final = Math.max(final, events.at(-1)?.privateDirtyNow ?? 0);
-  timeline[pid] = events.filter((e) => e.gcMs >= 20 || e.kinds.includes('mark-compact')).map((e) => `${((e.wallMs - loadStart) / 1000).toFixed(1)}s ${e.kinds.join('+')} ${e.gcMs.toFixed(0)}ms`);
+  timeline[pid] = events.filter((e) => e.gcMs >= 20 || e.kinds.includes('mark-compact')).map((e) => `${((e.at - loadStart) / 1000).toFixed(1)}s ${e.kinds.join('+')} ${e.gcMs.toFixed(0)}ms`);
   for (const e of events) {
     // An interval that closed at one entry may hold more than one collection (a mark-compact's
     // finalisation after incremental steps): it counts under the heaviest of them.

@@ -37,8 +37,6 @@ recording = false;
 await server.stop();
 await db?.stop();
 
-// The mark-compact pause's phases, as --trace-gc-nvp names them: where the pause goes.
-const PHASES = ['mark', 'evacuate', 'sweep', 'clear', 'finish', 'epilogue', 'prologue', 'complete.sweeping', 'heap.external.weak_global_handles'];
 /** Every timing of one --trace-gc-nvp line of 10 ms or more (sizes, counts and rates left out):
  * where the longest pause went, phase by sub-phase. */
 const timings = (line) =>
@@ -51,7 +49,7 @@ const workers = new Map();
 for (const line of lines) {
   const pid = Number(/^\[(\d+):/.exec(line)?.[1]);
   if (pid === server.ready.master) continue; // the master serves nothing
-  const w = workers.get(pid) ?? { markCompacts: 0, pausesMs: 0, longestPauseMs: 0, incrementalMs: 0, steps: 0, longestStepMs: 0, scavenges: 0, scavengeMs: 0, longestScavengeMs: 0, phases: {} };
+  const w = workers.get(pid) ?? { markCompacts: 0, pausesMs: 0, longestPauseMs: 0, incrementalMs: 0, steps: 0, longestStepMs: 0, scavenges: 0, scavengeMs: 0, longestScavengeMs: 0 };
   workers.set(pid, w);
   const pause = field(line, 'pause');
   if (/ gc=mc /.test(line)) {
@@ -62,7 +60,6 @@ for (const line of lines) {
     w.incrementalMs += field(line, 'incremental');
     w.steps += field(line, 'incremental_steps_count');
     w.longestStepMs = Math.max(w.longestStepMs, field(line, 'incremental_longest_step'));
-    for (const phase of PHASES) w.phases[phase] = (w.phases[phase] ?? 0) + field(line, phase);
   } else if (/ gc=s /.test(line)) {
     w.scavenges++;
     w.scavengeMs += pause;
@@ -77,8 +74,5 @@ const ms = (x) => `${Math.round(x)} ms`;
 for (const [pid, w] of workers) {
   console.log(`| ${pid} | ${w.markCompacts} | ${ms(w.pausesMs)} | ${ms(w.longestPauseMs)} | ${ms(w.incrementalMs)} | ${w.steps} | ${ms(w.longestStepMs)} | ${w.scavenges} | ${ms(w.scavengeMs)} | ${ms(w.longestScavengeMs)} |`);
 }
-for (const [pid, w] of workers) {
-  console.log(`${pid}: mark-compact pauses by phase: ${PHASES.map((p) => `${p} ${ms(w.phases[p] ?? 0)}`).join(', ')}`);
-  if (w.longestLine) console.log(`${pid}: the longest (${ms(w.longestPauseMs)}): ${timings(w.longestLine)}`);
-}
+for (const [pid, w] of workers) if (w.longestLine) console.log(`${pid}: the longest (${ms(w.longestPauseMs)}): ${timings(w.longestLine)}`);
 process.exit(0);

@@ -36,8 +36,7 @@ export function recordCollections(dir) {
   const close = (kinds) => {
     const now = reading();
     events.push({
-      at: performance.now(),
-      wallMs: performance.timeOrigin + performance.now(), // comparable across processes
+      at: performance.timeOrigin + performance.now(), // wall-clock ms: comparable across processes
       kinds,
       gcMs: pending.reduce((a, e) => a + e.duration, 0),
       privateDirty: now.privateDirty - last.privateDirty,
