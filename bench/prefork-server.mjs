@@ -18,10 +18,14 @@
 //     about where its state lives (docs/memory-under-load.md).
 //   BENCH_GC_RECORD=<dir>: each worker records its collections and what its memory did across them
 //     (bench/gc-recorder.mjs), written to <dir>/gc-<pid>.json on SIGUSR1 (bench/gc-attribution.mjs).
+//   BENCH_SETTLE=young|full|flatten|none: prefork's settleHeap (default 'young'); one-scavenge: a
+//     single scavenge and then 'none', what 'young' was until 2026-12-06 (bench/first-scavenge.mjs).
+//   BENCH_WARM=N: the prefork master serves N requests to itself before it forks (warmUp below).
 //   BENCH_REFORK_AFTER=N: prefork's refork: { afterRequests: N } (prints { mold: pid } when it happens).
 import { createServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import pg from 'pg';
 import { recordCollections } from './gc-recorder.mjs';
 
@@ -81,6 +85,16 @@ async function loadApp() {
   return { state, pool, server };
 }
 
+/** The master serves n requests to itself before forking (BENCH_WARM=n), so that its workers inherit
+ * the handler's compiled code: under --single-threaded V8 compiles on the main thread. */
+async function warmUp(port, n) {
+  const { Agent, get } = await import('node:http');
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const one = (i) => new Promise((resolve, reject) => get({ port, host: '127.0.0.1', path: `/${i}`, agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
+  for (let i = 0; i < n; i += 4) await Promise.all([0, 1, 2, 3].map((k) => one(i + k)));
+  agent.destroy();
+}
+
 if (mode === 'prefork') {
   const { guard, prefork } = await import('../dist/index.js');
   const app = await loadApp();
@@ -88,11 +102,18 @@ if (mode === 'prefork') {
   await app.pool.query('SELECT 1');
   await new Promise((r) => app.server.listen(0, '127.0.0.1', r));
   const port = app.server.address().port;
+  if (process.env.BENCH_WARM) await warmUp(port, Number(process.env.BENCH_WARM));
   const t0 = performance.now();
   // The flags in the master too, before its heap is settled: V8 sets a heap's next limits at a full
   // collection, so a flag set only in a worker waits for the worker's first one (BENCH_SETTLE=full).
   if (process.env.BENCH_V8_FLAGS) setFlagsFromString(process.env.BENCH_V8_FLAGS);
-  const settleHeap = process.env.BENCH_SETTLE ?? 'young';
+  let settleHeap = process.env.BENCH_SETTLE ?? 'young';
+  // What 'young' was until 2026-12-06, one scavenge, for bench/first-scavenge.mjs to compare against.
+  if (settleHeap === 'one-scavenge') {
+    setFlagsFromString('--expose-gc');
+    runInNewContext('gc')({ type: 'minor' });
+    settleHeap = 'none';
+  }
   const reforkAfter = Number(process.env.BENCH_REFORK_AFTER ?? 0);
   const master = prefork({
     workers: WORKERS,

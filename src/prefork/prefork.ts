@@ -41,7 +41,7 @@ export interface PreforkOptions {
   maxRespawnDelayMs?: number;
   /** A worker alive this long counts as healthy: its death starts the backoff over (default 10 000 ms). */
   healthyAfterMs?: number;
-  /** How the master settles its heap before forking, so workers share it: 'young' (one scavenge,
+  /** How the master settles its heap before forking, so workers share it: 'young' (two scavenges,
    * the default), 'full' (a full collection with V8's compaction), 'flatten' ('full' after flattening
    * the strings the app's objects hold) or 'none'. See settle-heap.ts. */
   settleHeap?: SettleHeap;

@@ -1,11 +1,16 @@
 // Before a pre-fork master forks, it settles its heap, so that what the workers inherit stays
 // shared. Pages shared copy-on-write stay shared only until someone writes to them, and a worker's
 // garbage collections write to what they move and sweep:
-//   'young' (the default): one scavenge. The objects the app just made move out of the young
-//     generation once, in the master, instead of once in every worker. Measured (bench/prefork.mjs,
-//     150 MB of state, 4 workers): the workers' private dirty memory after 8 s of load is 39-43 MB
-//     each against 68 MB without it (the "full" figure beside it, 41-44 MB, was measured when
-//     'full' was, by a bug, a scavenge too), for 43 ms.
+//   'young' (the default): two scavenges. The objects the app just made move out of the young
+//     generation in the master, instead of in every worker. Two, because V8 promotes an object to
+//     the old generation at its second scavenge: after one, the app's new objects still sit in the
+//     young generation, and every worker's first scavenge promotes them and rewrites each pointer
+//     to them in the master's old pages, copying those pages. Measured (bench/prefork.mjs, 150 MB
+//     of state, 4 workers, 800 requests/s from the start, --trace-gc-nvp): each worker's first
+//     scavenge paused 46-66 ms after two, 826-1 229 ms after one; private dirty memory after 20 s
+//     124-151 MB against 145-174; the master's two took 37 + 50 ms (docs/memory-under-load.md,
+//     "The workers' first scavenge"). Against none at all, after 8 s of load: 39-43 MB each against
+//     68 MB (one scavenge then).
 //   'full': one full collection, in which V8 also compacts the pages it finds fragmented and
 //     sweeps the master's garbage, which a worker would otherwise allocate over, copying each page
 //     it touches: under load a worker copied 27 MB of the master's pages in 30 s against 41 MB
@@ -51,7 +56,10 @@ export function settleHeap(kind: SettleHeap): void {
   gc ??= gcFunction();
   // gc() with no argument is V8's full collection. Not gc({ type: 'major' }): Node 20's V8 runs a
   // scavenge for that (test/unit/settle-heap.test.ts watches which collection each kind runs).
-  if (kind === 'young') return gc({ type: 'minor' });
+  if (kind === 'young') {
+    gc({ type: 'minor' });
+    return gc({ type: 'minor' });
+  }
   if (kind !== 'flatten') return gc();
   flattenStrings();
   // Frees the ropes just replaced, moves the flat copies, made young, out once, here, and compacts

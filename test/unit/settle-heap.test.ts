@@ -55,6 +55,15 @@ describe('settleHeap', () => {
     expect(kinds).not.toContain(constants.NODE_PERFORMANCE_GC_MAJOR);
   });
 
+  it("'young' leaves nothing the app made in the young generation: each worker's first scavenge would promote it, copying the master's pages that point to it", () => {
+    const kept = Array.from({ length: 20_000 }, (_, i) => ({ i, tag: `row-${i}` }));
+    settleHeap('young');
+    const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!;
+    // ~1.5 MB kept: one scavenge leaves all of it there.
+    expect(young.space_used_size).toBeLessThan(256 * 1024);
+    expect(kept[19_999].tag).toBe('row-19999');
+  });
+
   it("'none' runs no collection", async () => {
     expect(await collectionsDuring(() => settleHeap('none'))).toEqual([]);
   });
