@@ -5,12 +5,12 @@
 //     generation in the master, instead of in every worker. Two, because V8 promotes an object to
 //     the old generation at its second scavenge: after one, the app's new objects still sit in the
 //     young generation, and every worker's first scavenge promotes them and rewrites each pointer
-//     to them in the master's old pages, copying those pages. Measured (bench/prefork.mjs, 150 MB
-//     of state, 4 workers, 800 requests/s from the start, --trace-gc-nvp): each worker's first
-//     scavenge paused 46-66 ms after two, 826-1 229 ms after one; private dirty memory after 20 s
-//     124-151 MB against 145-174; the master's two took 37 + 50 ms (docs/memory-under-load.md,
-//     "The workers' first scavenge"). Against none at all, after 8 s of load: 39-43 MB each against
-//     68 MB (one scavenge then).
+//     to them in the master's old pages, copying those pages. Measured (bench/first-scavenge.mjs:
+//     150 MB of state, 4 workers, 800 requests/s from the start): each worker's first scavenge
+//     paused 40-82 ms after two, 641-1 108 ms after one; private dirty memory after 20 s 132-152 MB
+//     against 144-173; the master's two took 37 + 50 ms, the start 252 ms against 208
+//     (docs/memory-under-load.md, "The workers' first scavenge"). Against none at all, after 8 s of
+//     load (bench/prefork.mjs): 39-43 MB each against 68 MB (one scavenge then).
 //   'full': one full collection, in which V8 also compacts the pages it finds fragmented and
 //     sweeps the master's garbage, which a worker would otherwise allocate over, copying each page
 //     it touches: under load a worker copied 27 MB of the master's pages in 30 s against 41 MB
@@ -24,8 +24,8 @@
 //     every page compacted (compactEveryPage, below); then malloc's heap is settled too
 //     (native/core/malloc-settle.h). For a server whose state is objects with strings built by +
 //     or template literals: the issue's app as written, 10 minutes at 800 requests/s, total PSS
-//     0.38x node:cluster's and its largest worker 82 MB, against 0.73-0.91x and 331-339 MB after
-//     'young' (docs/soak-flatten.json). 4-6 s for that 150 MB state (1.2 million objects): not
+//     0.39x node:cluster's and its largest worker 86 MB, against 0.73-0.91x and 331-339 MB after
+//     'young' (one scavenge then; docs/soak-flatten.json). 4-6 s for that 150 MB state (1.2 million objects): not
 //     the default.
 //   'none': nothing.
 import { setFlagsFromString } from 'node:v8';
