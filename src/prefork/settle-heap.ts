@@ -25,8 +25,8 @@
 //     (native/core/malloc-settle.h). For a server whose state is objects with strings built by +
 //     or template literals: the app as written, 10 minutes at 800 requests/s, total PSS
 //     0.39x node:cluster's and its largest worker 86 MB, against 0.73-0.91x and 331-339 MB after
-//     'young' (one scavenge then; docs/soak-flatten.json). 4-6 s for that 150 MB state (1.2 million objects): not
-//     the default.
+//     'young' (one scavenge then; docs/soak-flatten.json). 4-6 s for that 150 MB state (1.2
+//     million objects): not the default.
 //   'none': nothing.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
