@@ -6,7 +6,9 @@
 // all marking is on the main thread; a cluster worker's helper threads take most of it. perf_hooks'
 // 'gc' entries (bench/gc-attribution.mjs) do not see the incremental steps.
 //   node bench/gc-main-thread.mjs [--mode prefork|cluster|cluster-single] [--seconds 150] [--rate 800]
-//                                 [--settle flatten] [--state built]
+//                                 [--settle flatten] [--state built] [--flags '<v8 flags>']
+// --flags are set in every worker (and in prefork's master before it settles its heap), with
+// --trace-gc-nvp. BENCH_RAW=1 also prints each worker's longest --trace-gc-nvp line whole.
 // The load starts 10 s after every worker serves, as the soak's does; its p50, p99 and the seconds
 // with a request that waited 200 ms or more are printed with it.
 import { startPostgres } from '../test/harness/postgres.mjs';
@@ -27,7 +29,7 @@ const lines = [];
 const server = await startServer(
   MODE,
   url,
-  { BENCH_V8_FLAGS: '--trace-gc-nvp', BENCH_SETTLE: arg('settle', 'flatten'), BENCH_STATE: arg('state', 'built') },
+  { BENCH_V8_FLAGS: `--trace-gc-nvp ${arg('flags', '')}`.trim(), BENCH_SETTLE: arg('settle', 'flatten'), BENCH_STATE: arg('state', 'built') },
   (line) => recording && line.includes(' pause=') && lines.push(line),
 );
 await new Promise((r) => setTimeout(r, 10_000));
@@ -49,11 +51,13 @@ const workers = new Map();
 for (const line of lines) {
   const pid = Number(/^\[(\d+):/.exec(line)?.[1]);
   if (pid === server.ready.master) continue; // the master serves nothing
-  const w = workers.get(pid) ?? { markCompacts: 0, pausesMs: 0, longestPauseMs: 0, incrementalMs: 0, steps: 0, longestStepMs: 0, scavenges: 0, scavengeMs: 0, longestScavengeMs: 0 };
+  const w = workers.get(pid) ?? { reducing: 0, markCompacts: 0, pausesMs: 0, longestPauseMs: 0, incrementalMs: 0, steps: 0, longestStepMs: 0, scavenges: 0, scavengeMs: 0, longestScavengeMs: 0 };
   workers.set(pid, w);
   const pause = field(line, 'pause');
   if (/ gc=mc /.test(line)) {
     w.markCompacts++;
+    // Started by V8's memory reducer (or to save memory): it compacts every fragmented page.
+    if (/ reduce_memory=1 /.test(line)) w.reducing++;
     w.pausesMs += pause;
     if (pause > w.longestPauseMs) w.longestLine = line;
     w.longestPauseMs = Math.max(w.longestPauseMs, pause);
@@ -67,12 +71,13 @@ for (const line of lines) {
   }
 }
 const stalled = result.windows.filter((w) => w.max >= 200).length;
-console.log(`${MODE}, ${SECONDS} s at ${RATE} requests/s: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${stalled} s with a 200 ms+ wait`);
-console.log('| worker | mark-compacts | their pauses | longest | incremental steps on the main thread | steps | longest step | scavenges | their pauses | longest |');
+console.log(`${MODE}${arg('flags') ? ` (${arg('flags')})` : ''}, ${SECONDS} s at ${RATE} requests/s: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${stalled} s with a 200 ms+ wait`);
+console.log('| worker | mark-compacts (reducing memory) | their pauses | longest | incremental steps on the main thread | steps | longest step | scavenges | their pauses | longest |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 const ms = (x) => `${Math.round(x)} ms`;
 for (const [pid, w] of workers) {
-  console.log(`| ${pid} | ${w.markCompacts} | ${ms(w.pausesMs)} | ${ms(w.longestPauseMs)} | ${ms(w.incrementalMs)} | ${w.steps} | ${ms(w.longestStepMs)} | ${w.scavenges} | ${ms(w.scavengeMs)} | ${ms(w.longestScavengeMs)} |`);
+  console.log(`| ${pid} | ${w.markCompacts} (${w.reducing}) | ${ms(w.pausesMs)} | ${ms(w.longestPauseMs)} | ${ms(w.incrementalMs)} | ${w.steps} | ${ms(w.longestStepMs)} | ${w.scavenges} | ${ms(w.scavengeMs)} | ${ms(w.longestScavengeMs)} |`);
 }
 for (const [pid, w] of workers) if (w.longestLine) console.log(`${pid}: the longest (${ms(w.longestPauseMs)}): ${timings(w.longestLine)}`);
+if (process.env.BENCH_RAW) for (const [pid, w] of workers) if (w.longestLine) console.log(w.longestLine);
 process.exit(0);
